@@ -1,0 +1,1 @@
+"""Command-line adapters around the core: argument parsing, files and printing only."""

@@ -1,0 +1,101 @@
+"""The ``callctl`` command: argument parsing and dispatch to the subcommands.
+
+Exit codes: 0 done, 1 the input data could not be used (named on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from callctl import __version__
+from callctl.cli import render
+from callctl.cli.calls_csv import CallsFileError
+from callctl.cli.demo import run_demo
+from callctl.cli.rate_report import emit_json, rate_file
+from callctl.core.classify import Classifier
+from callctl.core.tariff import Tariff, TariffError
+from callctl.data import default_tariff, read_tariff
+
+EXIT_DATA = 1
+EXIT_USAGE = 2
+
+
+def _tariff(args: argparse.Namespace) -> Tariff:
+    return default_tariff() if args.tariff is None else read_tariff(args.tariff)
+
+
+def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
+    classifier = Classifier(_tariff(args).numbering)
+    results = [classifier(n) for n in args.numbers]
+    if args.json:
+        for c in results:
+            emit_json(out, render.classification_json(c))
+    else:
+        out.write(render.classification_table(results) + "\n")
+    return 0
+
+
+def cmd_rate(args: argparse.Namespace, out: TextIO) -> int:
+    rate_file(args.calls, _tariff(args), args.product, args.option, as_json=args.json, out=out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    run_demo(_tariff(args), out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callctl", description="Classify, route and rate calls for Voice Pro lines."
+    )
+    parser.add_argument("--version", action="version", version=f"callctl {__version__}")
+    parser.add_argument("--tariff", metavar="FILE", help="tariff TOML file (default: shipped)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("classify", help="destination group of dialled numbers (R1, R2)")
+    p.add_argument("numbers", nargs="+", metavar="NUMBER")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("rate", help="rate a CSV of one line's calls (R3-R8)")
+    p.add_argument("calls", metavar="CALLS.csv")
+    p.add_argument("--product", required=True, help="classic or klik")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an option of the product (repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_rate)
+
+    p = sub.add_parser("demo", help="classify and rate a sample month for each product")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args, out)
+    except TariffError as exc:
+        print(f"callctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CallsFileError as exc:
+        print(f"callctl: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except BrokenPipeError:  # e.g. `callctl demo | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
