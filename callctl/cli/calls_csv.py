@@ -38,12 +38,10 @@ def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
     if value.tzinfo is not None:
         return value
     first = value.replace(tzinfo=tz, fold=0)
-    second = value.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        raise ValueError(f"{text!r} happens twice in {tz.key} (clock change): add the UTC offset")
-    back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-    if back != value:
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value:
         raise ValueError(f"{text!r} does not exist in {tz.key} (clock change)")
+    if first.utcoffset() != value.replace(tzinfo=tz, fold=1).utcoffset():
+        raise ValueError(f"{text!r} happens twice in {tz.key} (clock change): add the UTC offset")
     return first
 
 
