@@ -55,7 +55,9 @@ def test_classify_json_one_object_per_input_in_order() -> None:
     assert all(required <= o.keys() for o in out)
     assert out[0]["e164"] == "+3222345678"
     assert out[1]["country"] == "FR"
-    assert out[2]["reason"] and out[2]["e164"] is None and out[2]["valid"] is False
+    assert out[2]["reason"]
+    assert out[2]["e164"] is None
+    assert out[2]["valid"] is False
     assert out[3]["clir"] is True
     assert out[4]["premium"] is True
     assert all(o["reason"] is None for o in out if o["group"] != "invalid")
@@ -75,7 +77,9 @@ def test_classify_table_is_aligned() -> None:
     # every column starts at the same offset on every line
     col = lines[0].index("group")
     assert all(line[col - 2 : col] == "  " for line in lines[2:])
-    assert "be_mobile" in lines[2] and "zone" in lines[3] and "letters" in lines[4]
+    assert "be_mobile" in lines[2]
+    assert "zone" in lines[3]
+    assert "letters" in lines[4]
 
 
 def test_classify_usage_errors_exit_2() -> None:
@@ -107,12 +111,16 @@ def test_rate_json_rows_then_summaries(tmp_path: Path) -> None:
     assert (fr["charged_seconds"], fr["setup_fee"], fr["amount"]) == (30, "0.0800", "0.3700")
     # Classic peak Belgian: 61 s x 0.17 / 60 = 0.172833 -> 0.1728 (R8), no setup fee
     assert (be["charged_seconds"], be["amount"], be["setup_fee"]) == (61, "0.1728", "0.0000")
-    assert unanswered["amount"] == "0.0000" and unanswered["charged_seconds"] == 0
+    assert unanswered["amount"] == "0.0000"
+    assert unanswered["charged_seconds"] == 0
     # R6: the call answered on 30 Nov belongs to November though it ends in December
-    assert mobile["period"] == "2026-11" and mobile["fair_use_seconds"] == 900
-    assert ma["group"] == "ma_tr" and ma["amount"] == "2.4000"  # 0.08 + 2 x 1.16
+    assert mobile["period"] == "2026-11"
+    assert mobile["fair_use_seconds"] == 900
+    assert ma["group"] == "ma_tr"
+    assert ma["amount"] == "2.4000"
     nov = sums[0]
-    assert nov["bundle_seconds_used"] == 60 and nov["bundle_seconds_left"] == 120000 - 60
+    assert nov["bundle_seconds_used"] == 60
+    assert nov["bundle_seconds_left"] == 120000 - 60
     assert nov["fair_use_seconds"] == 900
     assert nov["calls_total"] == "0.5428"
     assert nov["monthly_fees"] == [{"name": "Voice Pro Classic", "amount": "22.29"}]
@@ -130,24 +138,29 @@ def test_rate_with_options_and_klik(tmp_path: Path) -> None:
     anytime = json_lines(
         run("rate", "--product", "classic", "--option", "anytime", "--json", str(path)).stdout
     )
-    assert anytime[0]["bundle_seconds"] == 90 and anytime[0]["amount"] == "0.0000"
+    assert anytime[0]["bundle_seconds"] == 90
+    assert anytime[0]["amount"] == "0.0000"
     assert anytime[-2]["monthly_fees"][1] == {"name": "Option Anytime", "amount": "6.20"}
     klik = json_lines(run("rate", "--product", "klik", "--json", str(path)).stdout)
-    assert klik[1]["amount"] == "0.0000" and klik[1]["fair_use_seconds"] == 61
+    assert klik[1]["amount"] == "0.0000"
+    assert klik[1]["fair_use_seconds"] == 61
     assert klik[4]["amount"] == "1.7400"  # 0.08 + 2 x 0.83
 
 
 def test_rate_text_statement(tmp_path: Path) -> None:
     path = write_csv(tmp_path, CALLS)
     text = run("rate", "--product", "classic", str(path)).stdout
-    assert "Statement 2026-11" in text and "Statement 2026-12" in text
-    assert "total incl. VAT" in text and "27.62" in text
+    assert "Statement 2026-11" in text
+    assert "Statement 2026-12" in text
+    assert "total incl. VAT" in text
+    assert "27.62" in text
 
 
 def test_rate_option_not_offered_is_refused(tmp_path: Path) -> None:
     path = write_csv(tmp_path, CALLS)
     proc = run("rate", "--product", "klik", "--option", "anytime", str(path), check_code=2)
-    assert "anytime" in proc.stderr and "klik" in proc.stderr
+    assert "anytime" in proc.stderr
+    assert "klik" in proc.stderr
     assert proc.stdout == ""
     proc = run("rate", "--product", "gold", str(path), check_code=2)
     assert "gold" in proc.stderr
@@ -187,7 +200,8 @@ def test_rate_unreadable_files(tmp_path: Path) -> None:
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00garbage\x00")
     proc = run("rate", "--product", "classic", str(binary), check_code=1)
-    assert "binary.csv" in proc.stderr and proc.stdout == ""
+    assert "binary.csv" in proc.stderr
+    assert proc.stdout == ""
 
 
 def test_rate_uses_alternative_tariff_file(tmp_path: Path) -> None:
@@ -200,7 +214,8 @@ def test_rate_uses_alternative_tariff_file(tmp_path: Path) -> None:
     out = json_lines(
         run("--tariff", str(tariff), "rate", "--product", "classic", "--json", str(path)).stdout
     )
-    assert out[0]["tariff"] == "test-tariff" and out[0]["amount"] == "2.0800"
+    assert out[0]["tariff"] == "test-tariff"
+    assert out[0]["amount"] == "2.0800"
     broken = tmp_path / "broken.toml"
     broken.write_text("[tariff\n", encoding="utf-8")
     proc = run("--tariff", str(broken), "classify", "112", check_code=2)
@@ -212,4 +227,5 @@ def test_demo_prints_a_statement_per_plan() -> None:
     for title in ("classic", "klik", "classic + anytime", "classic + 24_belgium"):
         assert f"\n{title}\n" in text
     assert text.count("total incl. VAT") == 5
-    assert "emergency" in text and "invalid" in text
+    assert "emergency" in text
+    assert "invalid" in text

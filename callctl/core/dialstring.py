@@ -14,7 +14,15 @@ from callctl.core.tariff import Numbering
 
 
 class DialError(ValueError):
-    """The string cannot be dialled; the message is for a person."""
+    """The string cannot be dialled; the message is for a person.
+
+    ``clir`` says whether a ``#31#``/``*31#`` prefix was read before the error (R1: the
+    attempt keeps its flag even when it is refused).
+    """
+
+    def __init__(self, message: str, *, clir: bool = False) -> None:
+        super().__init__(message)
+        self.clir = clir
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,24 +65,27 @@ def parse_dial_string(raw: str, numbering: Numbering) -> DialString:
         raise DialError(f"too long to be a phone number ({len(raw)} characters)")
     text = _uri_user(raw.strip()).strip()
     text, clir = _strip_clir(text, numbering)
-    seps = numbering.separators
-    plus = text.startswith("+")
-    body = "".join(ch for ch in (text[1:] if plus else text) if ch not in seps)
+    # Separators go first, so "(+32) 2 …" reads like "+32 2 …" (R1).
+    compact = "".join(ch for ch in text if ch not in numbering.separators)
+    plus = compact.startswith("+")
+    body = compact[1:] if plus else compact
     if not body:
-        raise DialError("nothing to dial" if not plus else "a '+' with no number after it")
+        raise DialError(
+            "nothing to dial" if not plus else "a '+' with no number after it", clir=clir
+        )
     if not body.isascii() or not body.isdigit():
         bad = next(ch for ch in body if not (ch.isascii() and ch.isdigit()))
         if bad.isalpha():
-            raise DialError(f"letters are not digits ({bad!r} in {raw.strip()!r})")
+            raise DialError(f"letters are not digits ({bad!r} in {raw.strip()!r})", clir=clir)
         if bad == "+":
-            raise DialError("a '+' may only start the number")
-        raise DialError(f"{bad!r} cannot be dialled")
+            raise DialError("a '+' may only start the number", clir=clir)
+        raise DialError(f"{bad!r} cannot be dialled", clir=clir)
     if plus:
         return DialString(body, international=True, clir=clir)
     for prefix in numbering.international_prefixes:
         if body.startswith(prefix):
             rest = body[len(prefix) :]
             if not rest:
-                raise DialError("an international prefix with no number after it")
+                raise DialError("an international prefix with no number after it", clir=clir)
             return DialString(rest, international=True, clir=clir)
     return DialString(body, international=False, clir=clir)

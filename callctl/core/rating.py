@@ -8,7 +8,7 @@ calls end (R6), keeping one :class:`Usage` per period.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -75,94 +75,80 @@ class Rater:
 
     def period_of(self, answered_at: datetime) -> str:
         """R6: the calendar month, in Europe/Brussels, of the answer time."""
-        return self.calendar.local(answered_at).strftime("%Y-%m")
+        local = self.calendar.local(answered_at)
+        return f"{local.year:04d}-{local.month:02d}"
 
     def rate_call(self, call: Call, plan: Plan, usage: Usage) -> tuple[RatedCall, Usage]:
         """Rate one call against the line's usage for the call's period."""
         period = self.period_of(call.answered_at)
         if usage.period != period:
             raise ValueError(f"usage is for {usage.period}, the call is in {period}")
+        return self._rate(call, plan, usage)
+
+    def _rate(self, call: Call, plan: Plan, usage: Usage) -> tuple[RatedCall, Usage]:
         if call.billsec < 0:
             raise ValueError("billed seconds cannot be negative")
         c = call.classification
         t = self.tariff
         peak, offpeak = self.calendar.split(call.answered_at, call.billsec)
-        by_band = {"peak": peak, "offpeak": offpeak}
-        base = RatedCall(
-            period=period,
+        bundle = free = charged = 0
+        setup = per_call = ZERO
+        amount = ZERO
+        cut_off = False
+        refused = c.reason if c.group == "invalid" else None
+        # R7: a call that starts on a paused line would have been refused live.
+        over = usage.fair_use_seconds >= t.fair_use_seconds and (
+            c.group not in t.pause_exempt_groups
+        )
+        after = usage
+        if refused is None and call.billsec > 0:  # R4: unanswered calls cost nothing
+            if c.group in PRODUCT_GROUPS:
+                by_band = {"peak": peak, "offpeak": offpeak}
+                group = c.group
+                free = sum(by_band[b] for b in plan.unlimited.get(group, ()))
+                eligible = sum(by_band[b] for b in plan.bundle.get(group, ()))
+                # R6: the eligible seconds draw the bundle in call order until it is empty.
+                eligible = min(eligible, call.billsec - free)
+                bundle = min(eligible, max(t.bundle_seconds - usage.bundle_seconds, 0))
+                charged = call.billsec - free - bundle
+                if group in t.setup_fee_groups and charged > 0:
+                    setup = t.setup_fee
+                amount = setup + charged * plan.per_minute[group] / SECONDS_PER_MINUTE
+                over = over or usage.fair_use_seconds + free > t.fair_use_seconds
+                after = Usage(
+                    usage.period, usage.bundle_seconds + bundle, usage.fair_use_seconds + free
+                )
+            else:
+                price = t.third_party.get(c.price_key or c.group)
+                if price is None:
+                    raise ValueError(f"tariff {t.id} has no price for {c.price_key or c.group!r}")
+                refused = price.refused
+                if refused is None:
+                    # Charged seconds are those billed at a per-minute price; free numbers
+                    # and per-call prices charge none.
+                    charged = call.billsec if price.per_minute > 0 else 0
+                    if c.group == "premium" and charged > t.premium_cutoff_seconds:
+                        charged, cut_off = t.premium_cutoff_seconds, True  # R5
+                    per_call = price.per_call
+                    amount = per_call + charged * price.per_minute / SECONDS_PER_MINUTE
+        rated = RatedCall(
+            period=usage.period,
             group=c.group,
             price_key=c.price_key,
             peak_seconds=peak,
             offpeak_seconds=offpeak,
-            bundle_seconds=0,
-            fair_use_seconds=0,
-            charged_seconds=0,
-            setup_fee=ZERO,
-            per_call_fee=ZERO,
-            amount=ZERO,
-            tariff_id=t.id,
-        )
-        if c.group == "invalid":
-            return replace(base, refused=c.reason), usage
-        if call.billsec == 0:  # R4: unanswered calls cost nothing
-            return base, usage
-        paused = usage.fair_use_seconds >= t.fair_use_seconds
-        if c.group in t.pause_exempt_groups:
-            paused = False
-        base = replace(base, over_fair_use=paused)
-        if c.group in PRODUCT_GROUPS:
-            return self._rate_product_group(call, plan, usage, base, by_band)
-        return self._rate_third_party(call, base), usage
-
-    def _rate_third_party(self, call: Call, base: RatedCall) -> RatedCall:
-        t = self.tariff
-        key = call.classification.price_key or call.classification.group
-        price = t.third_party.get(key)
-        if price is None:
-            raise ValueError(f"tariff {t.id} has no price for {key!r}")
-        if price.refused is not None:
-            return replace(base, refused=price.refused)
-        # Charged seconds are those billed at a per-minute price; free numbers and
-        # per-call prices charge none.
-        charged = call.billsec if price.per_minute > 0 else 0
-        cut_off = False
-        if call.classification.group == "premium" and charged > t.premium_cutoff_seconds:
-            charged, cut_off = t.premium_cutoff_seconds, True
-        amount = price.per_call + charged * price.per_minute / SECONDS_PER_MINUTE
-        return replace(
-            base,
-            charged_seconds=charged,
-            per_call_fee=price.per_call,
-            amount=round_call(amount),
-            cut_off=cut_off,
-        )
-
-    def _rate_product_group(
-        self, call: Call, plan: Plan, usage: Usage, base: RatedCall, by_band: Mapping[str, int]
-    ) -> tuple[RatedCall, Usage]:
-        t = self.tariff
-        group = call.classification.group
-        free = sum(by_band[b] for b in plan.unlimited.get(group, ()))
-        eligible = sum(by_band[b] for b in plan.bundle.get(group, ()))
-        # R6: the eligible seconds draw the bundle in call order until it is empty.
-        eligible = min(eligible, call.billsec - free)
-        drawn = min(eligible, max(t.bundle_seconds - usage.bundle_seconds, 0))
-        charged = call.billsec - free - drawn
-        setup = t.setup_fee if group in t.setup_fee_groups and charged > 0 else ZERO
-        amount = setup + charged * plan.per_minute[group] / SECONDS_PER_MINUTE
-        over = base.over_fair_use or usage.fair_use_seconds + free > t.fair_use_seconds
-        rated = replace(
-            base,
-            bundle_seconds=drawn,
+            bundle_seconds=bundle,
             fair_use_seconds=free,
             charged_seconds=charged,
             setup_fee=setup,
-            amount=round_call(amount),
+            per_call_fee=per_call,
+            amount=round_call(amount),  # R8: 4 decimals, also 0.0000
+            tariff_id=t.id,
+            refused=refused,
+            cut_off=cut_off,
             over_fair_use=over,
         )
-        return rated, Usage(
-            usage.period, usage.bundle_seconds + drawn, usage.fair_use_seconds + free
-        )
+        return rated, after
 
     def rate_calls(
         self, calls: Iterable[Call], plan: Plan, usage: Mapping[str, Usage] | None = None
@@ -182,6 +168,6 @@ class Rater:
         for i in order:
             call = items[i]
             period = self.period_of(call.answered_at)
-            rated, book[period] = self.rate_call(call, plan, book.get(period, Usage(period)))
+            rated, book[period] = self._rate(call, plan, book.get(period, Usage(period)))
             out[i] = rated
         return [r for r in out if r is not None], book
