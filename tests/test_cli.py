@@ -224,8 +224,10 @@ def test_rate_uses_alternative_tariff_file(tmp_path: Path) -> None:
 
 def test_demo_prints_a_statement_per_plan() -> None:
     text = run("demo").stdout
-    for title in ("classic", "klik", "classic + anytime", "classic + 24_belgium"):
+    titles = ("classic", "klik", "phone2go", "classic + anytime", "classic + 24_belgium",
+              "klik + international_calling")  # fmt: skip
+    for title in titles:
         assert f"\n{title}\n" in text
-    assert text.count("total incl. VAT") == 5
+    assert text.count("total incl. VAT") == len(titles)
     assert "emergency" in text
     assert "invalid" in text

@@ -167,7 +167,9 @@ def check_rated(call: Call, r: RatedCall) -> None:
     if call.billsec == 0 or r.refused is not None:
         assert r.amount == 0
         assert (r.bundle_seconds, r.fair_use_seconds) == (0, 0)
-    if r.group in PRODUCT_GROUPS and call.billsec > 0:
+    if r.refused is not None:  # R1, R5, R9: a refused call charges nothing
+        assert r.charged_seconds == 0
+    elif r.group in PRODUCT_GROUPS and call.billsec > 0:
         assert r.charged_seconds + r.bundle_seconds + r.fair_use_seconds == call.billsec
     else:
         assert (r.bundle_seconds, r.fair_use_seconds) == (0, 0)

@@ -96,6 +96,8 @@ class Rater:
         amount = ZERO
         cut_off = False
         refused = c.reason if c.group == "invalid" else None
+        if refused is None and not plan.allows(c.group):  # R9: Phone2Go restrictions
+            refused = f"{c.group} numbers cannot be called with {plan.product}"
         # R7: a call that starts on a paused line would have been refused live.
         over = usage.fair_use_seconds >= t.fair_use_seconds and (
             c.group not in t.pause_exempt_groups

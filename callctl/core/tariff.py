@@ -129,6 +129,7 @@ class Product:
     monthly_fee: Decimal
     allowances: Allowances
     options: Mapping[str, Option]
+    allowed_groups: frozenset[str] | None = None  # None: every group may be called
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,11 @@ class Plan:
     unlimited: Mapping[str, frozenset[str]]
     bundle: Mapping[str, frozenset[str]]
     fees: tuple[Fee, ...]
+    allowed_groups: frozenset[str] | None = None
+
+    def allows(self, group: str) -> bool:
+        """R9: whether this product may call ``group`` at all."""
+        return self.allowed_groups is None or group in self.allowed_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,7 @@ class Tariff:
             unlimited={g: frozenset(b) for g, b in unlimited.items()},
             bundle={g: frozenset(b) for g, b in bundle.items()},
             fees=tuple(fees),
+            allowed_groups=prod.allowed_groups,
         )
 
 
@@ -303,12 +310,18 @@ def _products(m: Mapping[str, Any]) -> dict[str, Product]:
             )
             for okey, o in p.get("options", {}).items()
         }
+        allowed = p.get("allowed_groups")
+        if allowed is not None:
+            allowed = frozenset(_strs(allowed, f"{where}.allowed_groups"))
+            if allowed - set(GROUPS):
+                raise TariffError(f"tariff: {where}.allowed_groups names unknown groups")
         products[key] = Product(
             key=key,
             name=str(_get(p, "name", where)),
             monthly_fee=_money(_get(p, "monthly_fee", where), f"{where}.monthly_fee"),
             allowances=allowances,
             options=options,
+            allowed_groups=allowed,
         )
     if not products:
         raise TariffError("tariff: no products")

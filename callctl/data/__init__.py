@@ -7,6 +7,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from callctl.core.emergency import EmergencyPlan, parse_emergency_plan
 from callctl.core.tariff import Tariff, TariffError, parse_tariff
 
 DEFAULT_TARIFF = "tariff.toml"
@@ -34,3 +35,10 @@ def read_tariff(path: str | Path | None = None) -> Tariff:
 def default_tariff() -> Tariff:
     """The shipped tariff, read once."""
     return read_tariff()
+
+
+@cache
+def default_emergency_plan() -> EmergencyPlan:
+    """The shipped emergency routing data (R9), read once."""
+    text = resources.files(__package__).joinpath("emergency.toml").read_text("utf-8")
+    return parse_emergency_plan(tomllib.loads(text))
