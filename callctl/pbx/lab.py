@@ -133,7 +133,10 @@ class Lab:
             shutil.copyfile(self.dialplan / name, self.etc / name)
         creds = self._credentials(lines)
         (self.etc / "pjsip_lines.conf").write_text(render_lines(lines, creds))
+        # Passwords: readable by Asterisk's group only (the uid differs in the chroot).
         (self.etc / "pjsip_lines.conf").chmod(0o640)
+        _run(["chroot", str(self.root), "chown", "root:asterisk",
+              "/etc/asterisk/pjsip_lines.conf"], "chown pjsip_lines.conf")  # fmt: skip
         return creds
 
     def _credentials(self, lines: Sequence[Line]) -> list[Credential]:

@@ -1,0 +1,323 @@
+"""SIPp as the lab's callers and far ends: scenario files and processes.
+
+SIPp (Debian's ``sip-tester``) does the SIP: digest auth, retransmissions, timers. SIPp
+cannot template XML attributes, so the expected outcome of a call (answered and held, or
+refused with a given code, or cancelled) is written into a scenario file per call kind.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+SIPP = "sipp"
+PBX_ADDRESS = "127.0.0.1:5060"
+
+_SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+"""
+
+_INVITE = """INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: <sip:[field0]@[local_ip]:[local_port]>{contact_params}
+Max-Forwards: 70
+{auth}{headers}Content-Type: {content_type}
+Content-Length: [len]
+
+{body}"""
+
+_ACK = """ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class UacCall:
+    """One call a line places through the PBX, and what it expects back."""
+
+    dialled: str
+    expect: int = 200  # final response code expected for the INVITE
+    hold_ms: int = 1000  # answered: how long before the caller sends BYE
+    wait_far_bye: bool = False  # answered: the far end hangs up, the caller answers 200
+    cancel_after_ms: int | None = None  # send CANCEL this long after the INVITE
+    headers: Mapping[str, str] = field(default_factory=dict)
+    contact_params: str = ""
+    body: str | None = None  # replaces the SDP; give content_type with it
+    content_type: str = "application/sdp"
+
+
+def _invite(call: UacCall, cseq: int, auth: bool) -> str:
+    headers = "".join(f"{k}: {v}\n" for k, v in call.headers.items())
+    return _INVITE.format(
+        cseq=cseq,
+        contact_params=call.contact_params,
+        auth="[authentication]\n" if auth else "",
+        headers=headers,
+        content_type=call.content_type,
+        body=call.body if call.body is not None else _SDP,
+    )
+
+
+def _cdata(text: str) -> str:
+    return "<![CDATA[\n" + text.replace("]]>", "]]]]><![CDATA[>") + "\n]]>"
+
+
+def uac_scenario(call: UacCall) -> str:
+    """A SIPp UAC scenario: INVITE, digest challenge, then the expected outcome."""
+    steps = [
+        f'<send retrans="500">{_cdata(_invite(call, 1, auth=False))}</send>',
+        '<recv response="100" optional="true"/>',
+        '<recv response="401" auth="true"/>',
+        f"<send>{_cdata(_ACK.format(cseq=1))}</send>",
+        f'<send retrans="500" start_rtd="decision">{_cdata(_invite(call, 2, auth=True))}</send>',
+        '<recv response="100" optional="true"/>',
+    ]
+    if call.cancel_after_ms is not None:
+        steps += [
+            f'<pause milliseconds="{call.cancel_after_ms}"/>',
+            "<send>"
+            + _cdata(
+                "CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n"
+                "[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n"
+                "CSeq: 2 CANCEL\nMax-Forwards: 70\nContent-Length: 0\n\n"
+            )
+            + "</send>",
+            '<recv response="180" optional="true"/>',
+            '<recv response="183" optional="true"/>',
+            '<recv response="200"/>',
+            '<recv response="487"/>',
+            f"<send>{_cdata(_ACK.format(cseq=2))}</send>",
+        ]
+    elif call.expect == 200:
+        steps += [
+            '<recv response="180" optional="true"/>',
+            '<recv response="183" optional="true"/>',
+            '<recv response="200" rtd="decision" rrs="true"/>',
+            "<send>"
+            + _cdata(
+                "ACK [next_url] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];"
+                "branch=[branch]\nFrom: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag00"
+                "[call_number]\n[last_To:]\n[routes]\nCall-ID: [call_id]\nCSeq: 2 ACK\n"
+                "Contact: <sip:[field0]@[local_ip]:[local_port]>\nMax-Forwards: 70\n"
+                "Content-Length: 0\n\n"
+            )
+            + "</send>",
+        ]
+        if call.wait_far_bye:
+            steps += [
+                '<recv request="BYE"/>',
+                "<send>"
+                + _cdata(
+                    "SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n"
+                    "[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n"
+                )
+                + "</send>",
+            ]
+        else:
+            steps += [
+                f'<pause milliseconds="{call.hold_ms}"/>',
+                '<send retrans="500">'
+                + _cdata(
+                    "BYE [next_url] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:"
+                    "[local_port];branch=[branch]\nFrom: <sip:[field0]@[remote_ip]>;"
+                    "tag=[pid]SIPpTag00[call_number]\n[last_To:]\n[routes]\n"
+                    "Call-ID: [call_id]\nCSeq: 3 BYE\nContact: <sip:[field0]@[local_ip]:"
+                    "[local_port]>\nMax-Forwards: 70\nContent-Length: 0\n\n"
+                )
+                + "</send>",
+                '<recv response="200"/>',
+            ]
+    else:
+        steps += [
+            '<recv response="180" optional="true"/>',
+            '<recv response="183" optional="true"/>',
+            f'<recv response="{call.expect}" rtd="decision"/>',
+            f"<send>{_cdata(_ACK.format(cseq=2))}</send>",
+        ]
+    body = "\n".join(steps)
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+        '<scenario name="callctl uac">\n'
+        f"{body}\n"
+        '<timewait milliseconds="200"/>\n'
+        "</scenario>\n"
+    )
+
+
+def uas_scenario(hold_ms: int | None = None) -> str:
+    """A far end (carrier or emergency centre) that answers every call.
+
+    With ``hold_ms`` it hangs up itself after that long; otherwise it waits for the BYE.
+    """
+    ok = (
+        "SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01"
+        "[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n"
+        "Contact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+        "Content-Type: application/sdp\nContent-Length: [len]\n\n" + _SDP
+    )
+    ringing = (
+        "SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01"
+        "[call_number]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n"
+    )
+    steps = [
+        '<recv request="INVITE"/>',
+        f"<send>{_cdata(ringing)}</send>",
+        f'<send retrans="500">{_cdata(ok)}</send>',
+        '<recv request="ACK"/>',
+    ]
+    if hold_ms is None:
+        steps += [
+            '<recv request="BYE"/>',
+            "<send>"
+            + _cdata(
+                "SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n"
+                "[last_CSeq:]\nContent-Length: 0\n\n"
+            )
+            + "</send>",
+        ]
+    else:
+        steps += [
+            f'<pause milliseconds="{hold_ms}"/>',
+            '<send retrans="500">'
+            + _cdata(
+                "BYE sip:[$remote_contact] SIP/2.0\nVia: SIP/2.0/[transport] "
+                "[local_ip]:[local_port];branch=[branch]\n[last_To:]\n[last_From:]\n"
+                "Call-ID: [call_id]\nCSeq: 1 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n"
+            ).replace("[last_To:]\n[last_From:]", "From: [$to]\nTo: [$from]")
+            + "</send>",
+            '<recv response="200"/>',
+        ]
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="callctl uas">\n'
+        + "\n".join(steps)
+        + "\n</scenario>\n"
+    )
+
+
+def dial_user(dialled: str) -> str:
+    """The Request-URI user part for a dial string (``#`` must be escaped as %23)."""
+    return quote(dialled, safe="+*")
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: str  # the -trace_msg log: every message sent and received
+
+
+def place_call(
+    call: UacCall,
+    username: str,
+    password: str,
+    *,
+    local_port: int = 0,
+    timeout: float = 60,
+    pbx: str = PBX_ADDRESS,
+) -> SippResult:
+    """Place one call as a line, through the PBX, and wait for SIPp to finish."""
+    if shutil.which(SIPP) is None:
+        raise RuntimeError("sipp is not installed (Debian package sip-tester)")
+    with tempfile.TemporaryDirectory(prefix="callctl-sipp-") as tmp:
+        work = Path(tmp)
+        scenario = work / "uac.xml"
+        scenario.write_text(uac_scenario(call), encoding="iso-8859-1")
+        inject = work / "user.csv"
+        inject.write_text(f"SEQUENTIAL\n{username};\n")
+        log = work / "messages.log"
+        cmd = [
+            SIPP, pbx, "-sf", str(scenario), "-inf", str(inject),
+            "-s", dial_user(call.dialled), "-au", username, "-ap", password,
+            "-i", "127.0.0.1", "-p", str(local_port), "-m", "1", "-l", "1",
+            "-nostdin", "-trace_err", "-error_file", str(work / "err.log"),
+            "-trace_msg", "-message_file", str(log), "-timeout", f"{int(timeout)}s",
+            "-timeout_error", "-recv_timeout", f"{int(timeout * 1000)}",
+        ]  # fmt: skip
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout + 10, check=False, cwd=work
+        )
+        messages = log.read_text(errors="replace") if log.exists() else ""
+        errors = (work / "err.log").read_text(errors="replace") if (
+            work / "err.log").exists() else ""  # fmt: skip
+        return SippResult(proc.returncode, proc.stdout, proc.stderr + errors, messages)
+
+
+class FarEnd:
+    """A SIPp UAS answering on a trunk's address (e.g. 127.0.0.2:5060 for the carrier)."""
+
+    def __init__(self, address: str, hold_ms: int | None = None) -> None:
+        self.address = address
+        self.hold_ms = hold_ms
+        self._tmp = tempfile.TemporaryDirectory(prefix="callctl-uas-")
+        self.work = Path(self._tmp.name)
+        self.log = self.work / "messages.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> FarEnd:
+        ip, port = self.address.rsplit(":", 1)
+        scenario = self.work / "uas.xml"
+        scenario.write_text(uas_scenario(self.hold_ms), encoding="iso-8859-1")
+        self.proc = subprocess.Popen(
+            [SIPP, "-sf", str(scenario), "-i", ip, "-p", port, "-mi", ip, "-nostdin",
+             "-trace_msg", "-message_file", str(self.log), "-trace_err",
+             "-error_file", str(self.work / "err.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.work,
+        )  # fmt: skip
+        return self
+
+    def messages(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def invites(self) -> list[str]:
+        """Every INVITE this far end received, as text."""
+        return [m for m in _split_messages(self.messages()) if m.startswith("INVITE ")]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> FarEnd:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _split_messages(log: str) -> list[str]:
+    """Messages received, from a SIPp -trace_msg log (a dashed line, a direction line)."""
+    out = []
+    for block in re.split(r"^-{20,} .*$", log, flags=re.MULTILINE):
+        head, _, rest = block.lstrip("\n").partition("\n")
+        if "message received" in head:
+            out.append(rest.strip("\n") + "\n")
+    return out

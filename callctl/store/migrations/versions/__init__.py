@@ -1,0 +1,1 @@
+"""Alembic revisions of the store, oldest first (0001_initial.py, …)."""

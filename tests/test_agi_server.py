@@ -1,0 +1,673 @@
+"""FastAGI server over a real socket: the test plays Asterisk's res_agi, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import pytest
+
+from callctl.agi.protocol import AgiEnvironment, AgiProtocolError, Reply
+from callctl.agi.server import (
+    AgiCommandError,
+    AgiConnectionLost,
+    AgiHangup,
+    AgiSession,
+    AgiTimeout,
+    FastAgiServer,
+)
+
+T = TypeVar("T")
+
+ENV = (
+    b"agi_network: yes\n"
+    b"agi_network_script: route\n"
+    b"agi_request: agi://127.0.0.1:4573/route\n"
+    b"agi_channel: PJSIP/alice-00000001\n"
+    b"agi_uniqueid: 1717171717.42\n"
+    b"agi_callerid: 3222345678\n"
+    b"agi_arg_1: 0470123456\n"
+    b"agi_arg_2: pbx\n"
+    b"\n"
+)
+OK = b"200 result=1\n"
+DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
+IO_TIMEOUT = 3.0  # generous bound for any single read: never reached when things work
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one test coroutine with a hard bound, so a bug fails fast instead of hanging."""
+
+    async def bounded() -> T:
+        async with asyncio.timeout(8.0):
+            return await coro
+
+    return asyncio.run(bounded())
+
+
+def safe(env: AgiEnvironment) -> Sequence[tuple[str, str]]:
+    return [("ROUTE_RESULT", "FAILSAFE"), ("ROUTE_CAUSE", f"late {env.args[0]}")]
+
+
+SAFE_LINES = (
+    b'SET VARIABLE "ROUTE_RESULT" "FAILSAFE"\n',
+    b'SET VARIABLE "ROUTE_CAUSE" "late 0470123456"\n',
+)
+
+
+def open_sockets() -> int:
+    """Sockets this process has open (Linux), or -1 where /proc is not available."""
+    if not sys.platform.startswith("linux"):
+        return -1
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = IO_TIMEOUT) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+class Pbx:
+    """One res_agi connection, from Asterisk's side."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, server: FastAgiServer, env: bytes | None = ENV) -> Pbx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        pbx = cls(reader, writer)
+        if env is not None:
+            await pbx.send(env)
+        return pbx
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def line(self) -> bytes:
+        async with asyncio.timeout(IO_TIMEOUT):
+            return await self.reader.readline()
+
+    async def eof(self) -> bytes:
+        """Everything until the server closes (asserting it does)."""
+        async with asyncio.timeout(IO_TIMEOUT):
+            return await self.reader.read()
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+async def serve(
+    handler: Callable[[AgiSession], Awaitable[None]], **kw: Any
+) -> tuple[FastAgiServer, int]:
+    kw.setdefault("on_deadline", safe)
+    server = FastAgiServer(handler, port=0, **kw)
+    await server.start()
+    return server, open_sockets()
+
+
+async def finish(server: FastAgiServer, sockets_before: int) -> None:
+    """Every session ended, no socket left over, then close the server."""
+    await wait_until(lambda: server.active_sessions == 0)
+    if sockets_before >= 0:
+        await wait_until(lambda: open_sockets() == sockets_before)
+    await server.close()
+
+
+# -- normal requests ---------------------------------------------------------------------------
+
+
+def test_set_variable_exact_bytes_and_get_full_variable() -> None:
+    seen: dict[str, object] = {}
+
+    async def handler(s: AgiSession) -> None:
+        seen["script"] = s.env.script
+        seen["args"] = s.env.args
+        await s.set_variable("ROUTE_RESULT", "ok")
+        await s.set_variable("ROUTE_NOTE", 'say "hi" \\ bye')
+        seen["addr"] = await s.get_full_variable("${CHANNEL(pjsip,remote_addr)}")
+        seen["missing"] = await s.get_full_variable("${X}")
+        seen["empty"] = await s.get_full_variable("${Y}")
+        seen["tricky"] = await s.get_full_variable("${Z}")
+        await s.verbose("routed")
+        seen["hungup"] = s.hungup
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(OK)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_NOTE" "say \\"hi\\" \\\\ bye"\n'
+        await pbx.send(OK)
+        assert await pbx.line() == b'GET FULL VARIABLE "${CHANNEL(pjsip,remote_addr)}"\n'
+        await pbx.send(b"200 result=1 (127.0.0.1:5060)\n")
+        assert await pbx.line() == b'GET FULL VARIABLE "${X}"\n'
+        await pbx.send(b"200 result=0\r\n")
+        assert await pbx.line() == b'GET FULL VARIABLE "${Y}"\n'
+        await pbx.send(b"200 result=1 ()\n")
+        assert await pbx.line() == b'GET FULL VARIABLE "${Z}"\n'
+        await pbx.send(b"200 result=1 (f(x) endpos=5)\n")
+        assert await pbx.line() == b'VERBOSE "routed" "1"\n'
+        await pbx.send(OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        assert server.counters.sessions_total == 1
+        assert server.counters.handler_errors == 0
+        assert server.counters.deadline_hits == 0
+        await finish(server, before)
+
+    run(main())
+    assert seen == {
+        "script": "route",
+        "args": ("0470123456", "pbx"),
+        "addr": "127.0.0.1:5060",
+        "missing": None,
+        "empty": "",
+        "tricky": "f(x) endpos=5",
+        "hungup": False,
+    }
+
+
+def test_reply_split_over_many_packets_and_520_block() -> None:
+    got: list[Reply] = []
+
+    async def handler(s: AgiSession) -> None:
+        got.append(await s.command("SET VARIABLE", "ONLY_NAME"))
+        with pytest.raises(AgiCommandError, match="510"):
+            await s.set_variable("A", "b")
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'SET VARIABLE "ONLY_NAME"\n'
+        block = (
+            b"520-Invalid command syntax.  Proper usage follows:\n"
+            b" Usage: SET VARIABLE <variablename> <value>\n"
+            b"520 End of proper usage.\n"
+        )
+        for i in range(0, len(block), 7):
+            await pbx.send(block[i : i + 7])
+            await asyncio.sleep(0)
+        assert await pbx.line() == b'SET VARIABLE "A" "b"\n'
+        await pbx.send(b"510 Invalid or unknown command\n")
+        assert await pbx.eof() == b""
+        await pbx.close()
+        await finish(server, before)
+
+    run(main())
+    assert got[0].code == 520
+    assert len(got[0].lines) == 3
+
+
+# -- hang-up -----------------------------------------------------------------------------------
+
+
+def test_hangup_then_511_raises_and_session_ends_cleanly() -> None:
+    outcome: dict[str, object] = {}
+
+    async def handler(s: AgiSession) -> None:
+        try:
+            await s.command("ANSWER")
+        except AgiHangup as exc:
+            outcome["reply"] = exc.reply
+            outcome["hungup"] = s.hungup
+        with pytest.raises(AgiHangup):  # nothing is sent once the channel is gone
+            await s.set_variable("LATE", "x")
+        await s.command("NOOP")  # escapes the handler: the server ends the session quietly
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b"ANSWER\n"
+        await pbx.send(b"HANGUP\n")
+        await asyncio.sleep(0.02)  # HANGUP alone first: the server must keep waiting
+        await pbx.send(DEAD)
+        assert await pbx.eof() == b""  # no SET VARIABLE, no NOOP
+        await pbx.close()
+        assert server.counters.handler_errors == 0
+        await finish(server, before)
+
+    run(main())
+    reply = outcome["reply"]
+    assert isinstance(reply, Reply)
+    assert reply.code == 511
+    assert outcome["hungup"] is True
+
+
+def test_hangup_then_real_reply_returns_it() -> None:
+    outcome: dict[str, object] = {}
+
+    async def handler(s: AgiSession) -> None:
+        await s.set_variable("ROUTE_RESULT", "ok")  # allowed on a dead channel: 200
+        outcome["hungup"] = s.hungup
+        with pytest.raises(AgiHangup):
+            await s.command("NOOP")
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(b"HANGUP\n" + OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        await finish(server, before)
+
+    run(main())
+    assert outcome["hungup"] is True
+
+
+def test_hangup_right_after_environment_is_seen_before_any_command() -> None:
+    outcome: dict[str, object] = {}
+
+    async def handler(s: AgiSession) -> None:
+        outcome["hungup"] = s.hungup
+        with pytest.raises(AgiHangup):
+            await s.set_variable("X", "y")
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server, ENV + b"HANGUP\n")
+        assert await pbx.eof() == b""
+        await pbx.close()
+        await finish(server, before)
+
+    run(main())
+    assert outcome["hungup"] is True
+
+
+# -- deadline ----------------------------------------------------------------------------------
+
+
+def test_deadline_sends_safe_answer_then_closes() -> None:
+    async def main() -> None:
+        flag = asyncio.Event()
+
+        async def handler(s: AgiSession) -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                flag.set()
+                raise
+
+        server, before = await serve(handler, deadline=0.3)
+        start = time.monotonic()
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == SAFE_LINES[0]
+        assert await pbx.line() == SAFE_LINES[1]
+        elapsed = time.monotonic() - start
+        assert 0.25 <= elapsed < 0.3 + 0.4
+        assert flag.is_set()
+        await pbx.send(OK + OK)
+        assert await pbx.eof() == b""
+        assert time.monotonic() - start < 0.3 + 0.5
+        await pbx.close()
+        assert server.counters.deadline_hits == 1
+        assert server.counters.handler_errors == 0
+        await finish(server, before)
+
+    run(main())
+
+
+def test_deadline_while_a_command_waits_skips_its_late_reply() -> None:
+    async def handler(s: AgiSession) -> None:
+        await s.command("GET FULL VARIABLE", "${SLOW}", timeout=10)
+
+    async def main() -> None:
+        server, before = await serve(handler, deadline=0.3)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'GET FULL VARIABLE "${SLOW}"\n'
+        assert await pbx.line() == SAFE_LINES[0]
+        assert await pbx.line() == SAFE_LINES[1]
+        # Asterisk answers all three in order; the server waits for the last one, then closes.
+        await pbx.send(b"200 result=1 (late)\n")
+        await asyncio.sleep(0.05)
+        assert not pbx.reader.at_eof()
+        await pbx.send(OK + OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        await finish(server, before)
+
+    run(main())
+
+
+def test_deadline_with_a_peer_that_never_replies_is_still_bounded() -> None:
+    async def handler(s: AgiSession) -> None:
+        await asyncio.sleep(3600)
+
+    async def main() -> None:
+        server, before = await serve(handler, deadline=0.2, safe_answer_budget=0.2)
+        start = time.monotonic()
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == SAFE_LINES[0]
+        assert await pbx.line() == SAFE_LINES[1]
+        assert await pbx.eof() == b""  # no reply from us: closed after the budget
+        assert time.monotonic() - start < 0.2 + 0.2 + 0.4
+        await pbx.close()
+        await finish(server, before)
+
+    run(main())
+
+
+def test_handler_swallowing_cancellation_still_gets_safe_answer() -> None:
+    async def handler(s: AgiSession) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return  # wrong, but must not leave the call without an answer
+
+    async def main() -> None:
+        server, before = await serve(handler, deadline=0.2)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == SAFE_LINES[0]
+        assert await pbx.line() == SAFE_LINES[1]
+        await pbx.send(OK + OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        assert server.counters.deadline_hits == 1
+        await finish(server, before)
+
+    run(main())
+
+
+def test_command_timeout_then_session_still_usable() -> None:
+    outcome: list[object] = []
+
+    async def handler(s: AgiSession) -> None:
+        with pytest.raises(AgiTimeout):
+            await s.command("GET FULL VARIABLE", "${A}", timeout=0.1)
+        outcome.append(await s.get_full_variable("${B}"))
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'GET FULL VARIABLE "${A}"\n'
+        assert await pbx.line() == b'GET FULL VARIABLE "${B}"\n'  # after the 0.1 s timeout
+        await pbx.send(b"200 result=1 (a)\n200 result=1 (b)\n")
+        assert await pbx.eof() == b""
+        await pbx.close()
+        await finish(server, before)
+
+    run(main())
+    assert outcome == ["b"]
+
+
+# -- overload ----------------------------------------------------------------------------------
+
+
+def test_overload_gets_safe_answer_without_waiting() -> None:
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def handler(s: AgiSession) -> None:
+            await release.wait()
+            await s.set_variable("ROUTE_RESULT", "ok")
+
+        server, before = await serve(handler, max_sessions=1, deadline=5.0)
+        first = await Pbx.connect(server)
+        await wait_until(lambda: server.running_handlers == 1)
+        start = time.monotonic()
+        second = await Pbx.connect(server)
+        assert await second.line() == SAFE_LINES[0]
+        assert await second.line() == SAFE_LINES[1]
+        await second.send(OK + OK)
+        assert await second.eof() == b""
+        assert time.monotonic() - start < 0.5
+        assert server.counters.overload_hits == 1
+        await second.close()
+        release.set()
+        assert await first.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await first.send(OK)
+        assert await first.eof() == b""
+        await first.close()
+        assert server.counters.deadline_hits == 0
+        await finish(server, before)
+
+    run(main())
+
+
+def test_max_connections_refuses_at_once() -> None:
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def handler(s: AgiSession) -> None:
+            await release.wait()
+
+        server, before = await serve(handler, max_sessions=1, max_connections=1, deadline=5.0)
+        first = await Pbx.connect(server)
+        await wait_until(lambda: server.running_handlers == 1)
+        second = await Pbx.connect(server, env=None)
+        with contextlib.suppress(ConnectionResetError):  # refused with a reset
+            assert await second.eof() == b""
+        await second.close()
+        assert server.counters.refused == 1
+        release.set()
+        assert await first.eof() == b""
+        await first.close()
+        await finish(server, before)
+
+    run(main())
+
+
+# -- bad peers ---------------------------------------------------------------------------------
+
+
+def test_bad_peers_do_not_leak_and_server_keeps_serving() -> None:
+    async def handler(s: AgiSession) -> None:
+        await s.set_variable("ROUTE_RESULT", "ok")
+
+    async def normal_request(server: FastAgiServer) -> None:
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+
+    async def main() -> None:
+        server, before = await serve(handler, env_timeout=0.2)
+
+        garbage = await Pbx.connect(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await garbage.eof() == b""
+        await garbage.close()
+        await normal_request(server)
+
+        huge = await Pbx.connect(server, b"agi_network: yes\nagi_x: " + b"a" * 20000)
+        assert await huge.eof() == b""
+        await huge.close()
+        await normal_request(server)
+
+        early = await Pbx.connect(server, ENV[:40])
+        await early.close()  # closes mid-environment
+        await normal_request(server)
+
+        silent = await Pbx.connect(server, env=None)
+        start = time.monotonic()
+        assert await silent.eof() == b""  # closed at env_timeout
+        assert time.monotonic() - start < 0.2 + 0.4
+        await silent.close()
+
+        garbage_reply = await Pbx.connect(server)
+        assert await garbage_reply.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await garbage_reply.send(b"<html>\n")
+        assert await garbage_reply.eof() == b""
+        await garbage_reply.close()
+
+        gone = await Pbx.connect(server)
+        assert await gone.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await gone.close()  # Asterisk vanished instead of replying
+
+        await normal_request(server)
+        assert server.counters.protocol_errors == 3
+        assert server.counters.env_timeouts == 1
+        assert server.counters.handler_errors == 0
+        assert server.counters.sessions_total == 10
+        await finish(server, before)
+
+    run(main())
+
+
+def test_unsolicited_reply_is_a_protocol_error_even_if_caught() -> None:
+    outcome: list[str] = []
+
+    async def handler(s: AgiSession) -> None:
+        try:
+            await s.set_variable("A", "b")
+        except AgiProtocolError as exc:
+            outcome.append(exc.message)
+        with pytest.raises(AgiConnectionLost):  # the session is unusable after garbage
+            await s.command("NOOP")
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'SET VARIABLE "A" "b"\n'
+        await pbx.send(OK + OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        assert server.counters.protocol_errors == 1
+        assert server.counters.handler_errors == 0
+        await finish(server, before)
+
+    run(main())
+    assert outcome == ["unsolicited AGI reply"]
+
+
+def test_handler_exception_is_logged_and_server_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+
+    async def handler(s: AgiSession) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        await s.set_variable("ROUTE_RESULT", "ok")
+
+    async def main() -> None:
+        server, before = await serve(handler)
+        pbx = await Pbx.connect(server)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        pbx = await Pbx.connect(server)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        assert server.counters.handler_errors == 1
+        await finish(server, before)
+
+    with caplog.at_level(logging.ERROR, logger="callctl.agi"):
+        run(main())
+    errors = [r for r in caplog.records if r.name == "callctl.agi" and r.exc_info]
+    assert len(errors) == 1
+    assert "1717171717.42" in errors[0].getMessage()
+
+
+def test_failing_on_deadline_closes_without_answer(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(env: AgiEnvironment) -> Sequence[tuple[str, str]]:
+        return [("OK", "fine"), ("BAD", "line\nbreak")]
+
+    async def handler(s: AgiSession) -> None:
+        await asyncio.sleep(3600)
+
+    async def main() -> None:
+        server, before = await serve(handler, deadline=0.1, on_deadline=broken)
+        pbx = await Pbx.connect(server)
+        assert await pbx.eof() == b""  # nothing half-sent
+        await pbx.close()
+        await finish(server, before)
+
+    with caplog.at_level(logging.ERROR, logger="callctl.agi"):
+        run(main())
+    assert any("on_deadline failed" in r.getMessage() for r in caplog.records)
+
+
+# -- close -------------------------------------------------------------------------------------
+
+
+def test_graceful_close_lets_running_requests_finish() -> None:
+    async def main() -> None:
+        async def handler(s: AgiSession) -> None:
+            await asyncio.sleep(0.1)
+            await s.set_variable("ROUTE_RESULT", "ok")
+
+        server, _ = await serve(handler)
+        port = server.port
+        pbx = await Pbx.connect(server)
+        await wait_until(lambda: server.running_handlers == 1)
+        closing = asyncio.ensure_future(server.close(grace=2.0))
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        async with asyncio.timeout(IO_TIMEOUT):
+            await closing
+        assert server.active_sessions == 0
+        assert server.counters.shutdown_cuts == 0
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+
+    run(main())
+
+
+def test_close_cuts_stuck_requests_after_grace_with_safe_answer() -> None:
+    async def main() -> None:
+        async def handler(s: AgiSession) -> None:
+            await asyncio.sleep(3600)
+
+        server, before = await serve(handler, deadline=60.0)
+        pbx = await Pbx.connect(server)
+        silent = await Pbx.connect(server, env=None)  # still in the environment phase
+        await wait_until(lambda: server.running_handlers == 1)
+        start = time.monotonic()
+        closing = asyncio.ensure_future(server.close(grace=0.2))
+        assert await pbx.line() == SAFE_LINES[0]
+        assert await pbx.line() == SAFE_LINES[1]
+        await pbx.send(OK + OK)
+        assert await pbx.eof() == b""
+        assert await silent.eof() == b""
+        async with asyncio.timeout(IO_TIMEOUT):
+            await closing
+        assert time.monotonic() - start < 0.2 + 0.5
+        await pbx.close()
+        await silent.close()
+        assert server.active_sessions == 0
+        assert server.counters.shutdown_cuts == 1
+        if before >= 0:  # the listening socket is gone too
+            await wait_until(lambda: open_sockets() == before - 1)
+
+    run(main())
+
+
+def test_async_with_and_port_zero() -> None:
+    async def handler(s: AgiSession) -> None:
+        await s.verbose("hello", 3)
+
+    async def main() -> None:
+        async with FastAgiServer(handler, port=0) as server:
+            assert server.port > 0
+            pbx = await Pbx.connect(server)
+            assert await pbx.line() == b'VERBOSE "hello" "3"\n'
+            await pbx.send(OK)
+            assert await pbx.eof() == b""
+            await pbx.close()
+        assert server.active_sessions == 0
+
+    run(main())
