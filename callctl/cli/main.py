@@ -15,6 +15,7 @@ from callctl.cli import render
 from callctl.cli.calls_csv import CallsFileError
 from callctl.cli.demo import run_demo
 from callctl.cli.lines_cmd import add_lines_commands
+from callctl.cli.live_cmd import add_live_commands
 from callctl.cli.rate_report import emit_json, rate_file
 from callctl.core.classify import Classifier
 from callctl.core.tariff import Tariff, TariffError
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rate)
 
     add_lines_commands(sub)
+    add_live_commands(sub)
 
     p = sub.add_parser("demo", help="classify and rate a sample month for each product")
     p.set_defaults(func=cmd_demo)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -179,8 +181,15 @@ class Lab:
         self.check_host()
         self.build()
         creds = self.install_config(lines)
+        (self.root / "etc" / "hosts").write_text(
+            f"127.0.0.1 localhost {socket.gethostname()}\n::1 localhost\n"
+        )  # Asterisk looks its host name up at start
         if self.running():
             self.cli("core reload")
+            loaded = self.cli("module show")
+            for module in self._modules():  # modules added to modules.conf since start
+                if module not in loaded:
+                    self.cli(f"module load {module}")
             return creds
         self._mount()
         run = self.root / "run" / "asterisk"
@@ -201,6 +210,10 @@ class Lab:
                 return creds
             time.sleep(0.2)
         raise LabError(f"Asterisk did not boot within {timeout:.0f} s; see {self.log_file}")
+
+    def _modules(self) -> list[str]:
+        text = (self.dialplan / "modules.conf").read_text()
+        return re.findall(r"^load\s*=>\s*(\S+)", text, flags=re.MULTILINE)
 
     def cli(self, command: str) -> str:
         """Run an Asterisk CLI command and return its output."""

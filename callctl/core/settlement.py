@@ -1,0 +1,162 @@
+"""Rule R10: turning a decision, and later the call's end, into its call record.
+
+``refusal_record`` is written when a call is refused; ``settle_call`` rates a routed call
+when it ends, drawing the line's usage (R4–R8) and returning the new counters, so the store
+can run it inside the transaction that holds the usage row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from callctl.core.classify import Classification
+from callctl.core.policy import Decision
+from callctl.core.rating import Call, Rater, Usage
+from callctl.core.records import CallKey, CallRecord
+from callctl.core.tariff import Plan
+
+# Asterisk's DIALSTATUS → the record's disposition.
+DISPOSITIONS = {
+    "ANSWER": "ANSWERED",
+    "BUSY": "BUSY",
+    "NOANSWER": "NO ANSWER",
+    "CANCEL": "NO ANSWER",
+    "CONGESTION": "FAILED",
+    "CHANUNAVAIL": "FAILED",
+    "DONTCALL": "FAILED",
+    "TORTURE": "FAILED",
+    "INVALIDARGS": "FAILED",
+}
+
+
+def billed_seconds(duration: Decimal) -> int:
+    """R4: every started second counts; the duration is first taken to the millisecond."""
+    if duration <= 0:
+        return 0
+    millis = int(duration * 1000)  # whole milliseconds, as the PBX measures them
+    return math.ceil(millis / 1000) if millis else 1
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """What the PBX reports when a routed call ends."""
+
+    answered_at: datetime | None  # None: never answered
+    duration: Decimal  # answered seconds, with sub-second precision
+    dial_status: str
+    hangup_cause: int | None
+
+    @property
+    def disposition(self) -> str:
+        if self.answered_at is not None and self.duration > 0:
+            return "ANSWERED"
+        status = DISPOSITIONS.get(self.dial_status, "FAILED")
+        return "NO ANSWER" if status == "ANSWERED" else status
+
+
+def base_record(
+    key: CallKey, line: str, dialled: str, decision: Decision, decided_at: datetime
+) -> CallRecord:
+    c = decision.classification
+    centres = decision.centres
+    return CallRecord(
+        key=key,
+        line=line,
+        dialled=dialled,
+        e164=c.e164,
+        group=c.group,
+        country=c.country,
+        clir=c.clir,
+        action=decision.action,
+        target=decision.trunk if decision.routed else None,
+        sip_code=decision.sip_code,
+        reason=decision.reason,
+        decided_at=decided_at,
+        location_source="declared_address" if centres is not None else None,
+        location_trusted=True if centres is not None else None,
+        location_reasons=(f"province {centres.province} from the installation address",)
+        if centres is not None
+        else (),
+    )
+
+
+def refusal_record(
+    key: CallKey, line: str, dialled: str, decision: Decision, decided_at: datetime, *, period: str
+) -> CallRecord:
+    """R10: a refused attempt is recorded with its reason, at no charge."""
+    return replace(
+        base_record(key, line, dialled, decision, decided_at),
+        disposition="REFUSED",
+        period=period,
+    )
+
+
+def _answered(end: CallEnd) -> tuple[int, datetime | None]:
+    billsec = billed_seconds(end.duration) if end.answered_at is not None else 0
+    return billsec, end.answered_at if billsec > 0 else None
+
+
+def settlement_time(record: CallRecord, end: CallEnd) -> datetime:
+    """The instant whose month is the call's period (R6): answer time, else decision time."""
+    return _answered(end)[1] or record.decided_at
+
+
+def settle_call(
+    record: CallRecord,
+    c: Classification,
+    end: CallEnd,
+    *,
+    plan: Plan,
+    rater: Rater,
+    usage: Usage,
+) -> tuple[CallRecord, Usage]:
+    """Rate a routed call that ended (R4–R8) against the line's usage for its period."""
+    billsec, answered = _answered(end)
+    when = answered or record.decided_at
+    rated, after = rater.rate_call(Call(when, billsec, c), plan, usage)
+    return (
+        replace(
+            record,
+            answered_at=answered,
+            ended_at=(answered + timedelta(seconds=billsec)) if answered else None,
+            billsec=billsec,
+            disposition=end.disposition,
+            hangup_cause=end.hangup_cause,
+            period=rated.period,
+            peak_seconds=rated.peak_seconds,
+            offpeak_seconds=rated.offpeak_seconds,
+            bundle_seconds=rated.bundle_seconds,
+            fair_use_seconds=rated.fair_use_seconds,
+            charged_seconds=rated.charged_seconds,
+            setup_fee=rated.setup_fee,
+            per_call_fee=rated.per_call_fee,
+            amount=rated.amount,
+            tariff_id=rated.tariff_id,
+            reason=record.reason or rated.refused,
+        ),
+        after,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A routed call's end waiting to be rated: the store calls it with the locked usage."""
+
+    record: CallRecord
+    classification: Classification
+    end: CallEnd
+    plan: Plan
+    rater: Rater
+
+    def __call__(self, usage: Usage) -> tuple[CallRecord, Usage]:
+        return settle_call(
+            self.record, self.classification, self.end,
+            plan=self.plan, rater=self.rater, usage=usage,
+        )  # fmt: skip
+
+    @property
+    def period(self) -> str:
+        return self.rater.period_of(settlement_time(self.record, self.end))

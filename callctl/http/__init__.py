@@ -1,0 +1,1 @@
+"""callctl's HTTP side (aiohttp): health now, the operator API later."""

@@ -1,0 +1,86 @@
+"""Settings of ``callctl serve``: defaults, then a TOML file, then CALLCTL_* variables,
+then command-line flags, each overriding the one before."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from callctl.store.db import DEFAULT_URL
+
+
+class ConfigError(ValueError):
+    """A setting is missing, of the wrong type, or unknown; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db: str = DEFAULT_URL
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    agi_deadline: float = 1.5  # seconds before the safe answer (the dialplan's fallback)
+    max_sessions: int = 64
+    tariff: str | None = None  # a tariff TOML file; the shipped one when unset
+    clock: str | None = None  # test clock: ISO time "now" is when serve starts
+    log_level: str = "INFO"
+
+    def clock_start(self) -> datetime | None:
+        if not self.clock:
+            return None
+        try:
+            start = datetime.fromisoformat(self.clock)
+        except ValueError:
+            raise ConfigError(f"clock: {self.clock!r} is not an ISO 8601 time") from None
+        if start.tzinfo is None:
+            raise ConfigError("clock: give a UTC offset (e.g. 2026-11-26T10:00:00+01:00)")
+        return start
+
+
+def _coerce(name: str, kind: Any, value: object) -> object:
+    if value is None:
+        return None
+    target = {"int": int, "float": float}.get(str(kind))
+    try:
+        if target is not None:
+            return target(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind}") from None
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Defaults < file (table [callctl]) < environment (CALLCTL_<NAME>) < overrides."""
+    kinds = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        table = data.get("callctl", {})
+        unknown = set(table) - set(kinds)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        values.update(table)
+    for name in kinds:
+        value = (env if env is not None else os.environ).get(f"CALLCTL_{name.upper()}")
+        if value is not None:
+            values[name] = value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    coerced: dict[str, Any] = {k: _coerce(k, kinds[k], v) for k, v in values.items()}
+    settings = replace(Settings(), **coerced)
+    settings.clock_start()  # checked now rather than at the first call
+    return settings

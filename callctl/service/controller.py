@@ -1,0 +1,250 @@
+"""The FastAGI requests of the dialplan: ``route`` (decide) and ``hangup`` (rate and record).
+
+Thin around the core: it decodes the AGI arguments, asks the store for the line and its
+counters, lets :func:`callctl.core.policy.decide` decide, answers with one SET VARIABLE,
+and at hangup lets :func:`callctl.core.settlement.settle_call` rate the call inside the
+store's transaction (R10: the record is committed before the hangup hook returns).
+
+Emergency calls never wait on the database: they are decided first, from the line when it
+loads within a short budget, else from the centres configured on the caller's endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from callctl.agi.protocol import AgiEnvironment, AgiError
+from callctl.agi.server import AgiHangup, AgiSession
+from callctl.core.classify import Classification, Classifier
+from callctl.core.emergency import Centres, EmergencyPlan
+from callctl.core.lines import Line
+from callctl.core.policy import Decision, decide, emergency_route, line_plan
+from callctl.core.rating import Rater
+from callctl.core.records import CallKey
+from callctl.core.settlement import CallEnd, Settlement, base_record, refusal_record
+from callctl.core.tariff import Plan, Tariff, TariffError
+from callctl.service.clock import Clock
+from callctl.store.repository import Store
+
+log = logging.getLogger("callctl.controller")
+
+# AGI argument positions (dialplan/extensions.conf, [callctl-route] and [callctl-hangup]).
+ROUTE_ARGS = (
+    "dialled", "line", "endpoint", "remote_addr", "host", "callerid", "device_type",
+    "device_id", "contact", "access_network", "geolocation", "geolocation_routing",
+    "psap", "cic",
+)  # fmt: skip
+ENCODED = frozenset(
+    {"dialled", "callerid", "device_type", "device_id", "contact", "access_network",
+     "geolocation", "geolocation_routing"}
+)  # fmt: skip
+HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
+EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
+CALLCTL_VAR = "CALLCTL"
+
+
+class BadRequest(ValueError):
+    """The AGI request's arguments cannot be used."""
+
+
+def _decode(value: str) -> str:
+    """An argument the dialplan sent as ``BASE64_ENCODE(x<value>)`` (see extensions.conf)."""
+    if not value:
+        return ""
+    try:
+        text = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise BadRequest(f"argument is not base64 text: {value[:40]!r}") from None
+    if not text.startswith("x"):
+        raise BadRequest(f"encoded argument without its 'x' prefix: {value[:40]!r}")
+    return text[1:]
+
+
+def parse_args(env: AgiEnvironment, names: Sequence[str]) -> dict[str, str]:
+    """AGI arguments by name; missing trailing ones are empty, encoded ones decoded."""
+    values = list(env.args) + [""] * max(len(names) - len(env.args), 0)
+    return {
+        name: _decode(value) if name in ENCODED else value
+        for name, value in zip(names, values, strict=False)
+    }
+
+
+def _epoch(value: str) -> datetime | None:
+    try:
+        seconds = Decimal(value)
+    except InvalidOperation:
+        return None
+    if not seconds.is_finite() or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _decimal(value: str) -> Decimal:
+    try:
+        amount = Decimal(value or "0")
+    except InvalidOperation:
+        return Decimal(0)
+    return amount if amount.is_finite() and amount > 0 else Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCall:
+    """A routed call in progress, as decided."""
+
+    key: CallKey
+    line: str
+    dialled: str
+    decision: Decision
+    decided_at: datetime
+
+
+class Controller:
+    """Decides and records calls for the FastAGI server."""
+
+    def __init__(
+        self,
+        store: Store,
+        tariff: Tariff,
+        emergency: EmergencyPlan,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.tariff = tariff
+        self.emergency = emergency
+        self.clock = clock or Clock()
+        self.classifier = Classifier(tariff.numbering)
+        self.rater = Rater(tariff)
+        self.active: dict[CallKey, ActiveCall] = {}
+        self._default_plan = tariff.plan(next(iter(tariff.products)))
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def handle(self, session: AgiSession) -> None:
+        script = session.env.script
+        if script == "route":
+            await self.route(session)
+        elif script == "hangup":
+            await self.hangup(session)
+        else:
+            log.warning("unknown AGI request %r from %s", script, session.env.channel)
+
+    def safe_answer(self, env: AgiEnvironment) -> Sequence[tuple[str, str]]:
+        """On a missed deadline: no decision, so the dialplan's fallback runs.
+
+        The fallback still routes emergency numbers and helplines and Belgian calls.
+        """
+        del env
+        return [("CALLCTL_STATUS", "timeout")]
+
+    # ------------------------------------------------------------------ route
+
+    async def route(self, session: AgiSession) -> None:
+        env = session.env
+        now = self.clock.now()
+        try:
+            args = parse_args(env, ROUTE_ARGS)
+        except BadRequest as exc:
+            log.warning("route request with bad arguments: %s", exc)
+            return  # no answer: the dialplan falls back
+        key = CallKey(args["host"] or "asterisk", env.uniqueid)
+        c = self.classifier(args["dialled"])
+        if c.group == "emergency":
+            decision = await self._emergency(c, args)
+        else:
+            line = await self.store.get_line(args["line"]) if args["line"] else None
+            usage = await self.store.get_usage(args["line"], self.rater.period_of(now))
+            decision = decide(c, line, usage, self.tariff, self.emergency)
+        try:
+            await session.set_variable(CALLCTL_VAR, decision.agi_value())
+        except AgiHangup:
+            await self._cancelled(key, args, decision, now)
+            return
+        if decision.routed:
+            self.active[key] = ActiveCall(key, args["line"], args["dialled"], decision, now)
+        else:
+            record = refusal_record(
+                key, args["line"], args["dialled"], decision, now, period=self.rater.period_of(now)
+            )
+            await self.store.add_record(record)
+
+    async def _emergency(self, c: Classification, args: dict[str, str]) -> Decision:
+        """Never refused, never waits long on the database (R9)."""
+        line: Line | None = None
+        try:
+            line = await asyncio.wait_for(
+                self.store.get_line(args["line"]), timeout=EMERGENCY_DB_BUDGET
+            )
+        except Exception:  # the database is down or slow: the endpoint knows its centres
+            log.exception("emergency call: line %s not loaded; using the endpoint's centres",
+                          args["line"])  # fmt: skip
+        if line is not None or not (args["psap"] and args["cic"]):
+            return emergency_route(c, line, self.emergency)
+        province = args["psap"].removeprefix(self.emergency.psap_trunk_prefix + "-")
+        centres = Centres(province, args["psap"], args["cic"])
+        number = c.dial or ""
+        return Decision(
+            "route", c, trunk=self.emergency.trunk_for(number, centres), number=number,
+            centres=centres,
+        )  # fmt: skip
+
+    async def _cancelled(
+        self, key: CallKey, args: dict[str, str], decision: Decision, now: datetime
+    ) -> None:
+        """The caller hung up while callctl decided (a CANCEL during the AGI)."""
+        record = replace(
+            base_record(key, args["line"], args["dialled"], decision, now),
+            disposition="NO ANSWER",
+            period=self.rater.period_of(now),
+            reason="the caller hung up during the decision",
+        )
+        await self.store.add_record(record)
+
+    # ------------------------------------------------------------------ hangup
+
+    async def hangup(self, session: AgiSession) -> None:
+        env = session.env
+        args = parse_args(env, HANGUP_ARGS)
+        key = CallKey(args["host"] or "asterisk", env.uniqueid)
+        active = self.active.pop(key, None) or self._rebuild(key, args)
+        ended = _epoch(args["ended"]) or datetime.now(UTC)
+        duration = _decimal(args["answered_ms"]) / 1000
+        answered = ended - timedelta(seconds=float(duration)) if duration > 0 else None
+        end = CallEnd(
+            answered_at=self.clock.shift(answered) if answered else None,
+            duration=duration,
+            dial_status=args["dial_status"],
+            hangup_cause=int(args["cause"]) if args["cause"].isdigit() else None,
+        )
+        record = base_record(key, active.line, active.dialled, active.decision, active.decided_at)
+        settlement = Settlement(
+            record, active.decision.classification, end, await self._plan(active.line), self.rater
+        )
+        _, written = await self.store.settle(key, active.line, settlement.period, settlement)
+        if not written:
+            log.info("hangup of %s/%s already recorded: nothing drawn", key.host, key.call_id)
+        with contextlib.suppress(AgiError):  # a gone channel: the record is committed anyway
+            await session.set_variable("CALLCTL_RECORDED", "1")
+
+    def _rebuild(self, key: CallKey, args: dict[str, str]) -> ActiveCall:
+        """A hangup whose route decision this process did not make (e.g. after a restart)."""
+        c = self.classifier(args["dialled"])
+        decision = Decision("route", c, trunk=args["trunk"] or None, number=c.dial)
+        decided = self.clock.shift(_epoch(args["ended"]) or datetime.now(UTC))
+        return ActiveCall(key, args["line"], args["dialled"], decision, decided)
+
+    async def _plan(self, number: str) -> Plan:
+        line = await self.store.get_line(number) if number else None
+        if line is None:
+            return self._default_plan  # only emergency calls and helplines: free anyway
+        try:
+            return line_plan(line, self.tariff)
+        except TariffError:
+            return self._default_plan
