@@ -6,6 +6,9 @@ import pytest
 
 from callctl.core.classify import Classifier
 from callctl.data import default_tariff
+from tests.databases import db, pg_database
+
+__all__ = ["classify", "db", "pg_database"]
 
 
 @pytest.fixture(scope="session")

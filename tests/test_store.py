@@ -14,11 +14,7 @@ import asyncio
 import dataclasses
 import io
 import json
-import os
-import subprocess
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, redirect_stderr
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,11 +26,9 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import Column, Integer, MetaData, event
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from callctl.cli.lines_cmd import add_lines_commands
 from callctl.core.lines import Line
@@ -56,101 +50,11 @@ from callctl.store.models import Base, CallRecordRow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "lines.yaml"
-PG_ADMIN = os.environ.get("CALLCTL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BRUSSELS = ZoneInfo("Europe/Brussels")
 BUNDLE = 120_000
 LINE = "+3222345601"
 KLIK = "+3292345602"
 PERIOD = "2026-03"
-
-# ------------------------------------------------------------------ PostgreSQL server
-
-
-def _admin_engine() -> AsyncEngine:
-    return create_async_engine(
-        database_url(PG_ADMIN),
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"timeout": 5},
-    )
-
-
-async def _admin(*statements: str) -> None:
-    engine = _admin_engine()
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def _reachable() -> bool:
-    try:
-        asyncio.run(_admin("SELECT 1"))
-    except (OSError, TimeoutError) as exc:  # refused, no route, timed out
-        return _log_unreachable(exc)
-    except Exception as exc:  # a DBAPI error while connecting, e.g. the server starting up
-        return _log_unreachable(exc)
-    return True
-
-
-def _log_unreachable(exc: BaseException) -> bool:
-    print(f"PostgreSQL at {PG_ADMIN} not reachable: {exc}")
-    return False
-
-
-def _start_local_cluster() -> str:
-    versions = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").is_dir() else []
-    if not versions:
-        return "no cluster in /etc/postgresql"
-    cmd = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{' '.join(cmd)}: {exc}"
-    return f"{' '.join(cmd)}: exit {proc.returncode} {proc.stderr.strip()}"
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this session, dropped at the end."""
-    if not _reachable():
-        started = _start_local_cluster()
-        deadline = time.monotonic() + 20
-        while not _reachable():
-            if time.monotonic() > deadline:
-                pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable ({started})")
-            time.sleep(0.5)
-    name = f"callctl_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    try:
-        asyncio.run(migrate(url))
-        yield url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _empty_tables(url: str) -> None:
-    engine = make_engine(url, poolclass=NullPool)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("TRUNCATE lines, usage, call_records RESTART IDENTITY"))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty, migrated database: a SQLite file, or the session's PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        asyncio.run(migrate(url))
-        return url
-    pg: str = request.getfixturevalue("pg_database")
-    asyncio.run(_empty_tables(pg))
-    return pg
 
 
 @asynccontextmanager

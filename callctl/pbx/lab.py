@@ -215,6 +215,16 @@ class Lab:
         text = (self.dialplan / "modules.conf").read_text()
         return re.findall(r"^load\s*=>\s*(\S+)", text, flags=re.MULTILINE)
 
+    def trunk_address(self, trunk: str) -> str:
+        """The ``ip:port`` a trunk sends to, from dialplan/pjsip.conf (its far end)."""
+        text = (self.dialplan / "pjsip.conf").read_text()
+        match = re.search(
+            rf"^\[{re.escape(trunk)}\]\(trunk-aor\)\s*\ncontact = sip:(\S+)$", text, re.MULTILINE
+        )
+        if match is None:
+            raise LabError(f"no trunk {trunk!r} in {self.dialplan / 'pjsip.conf'}")
+        return match.group(1)
+
     def cli(self, command: str) -> str:
         """Run an Asterisk CLI command and return its output."""
         return _run(["chroot", str(self.root), "asterisk", "-rx", command], command)

@@ -182,8 +182,15 @@ def uas_scenario(hold_ms: int | None = None) -> str:
         "SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01"
         "[call_number]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n"
     )
+    capture = (
+        '<recv request="INVITE"><action>'
+        '<ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="contact"/>'
+        '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="from"/>'
+        '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="to"/>'
+        "</action></recv>"
+    )
     steps = [
-        '<recv request="INVITE"/>',
+        capture if hold_ms is not None else '<recv request="INVITE"/>',
         f"<send>{_cdata(ringing)}</send>",
         f'<send retrans="500">{_cdata(ok)}</send>',
         '<recv request="ACK"/>',
@@ -203,10 +210,10 @@ def uas_scenario(hold_ms: int | None = None) -> str:
             f'<pause milliseconds="{hold_ms}"/>',
             '<send retrans="500">'
             + _cdata(
-                "BYE sip:[$remote_contact] SIP/2.0\nVia: SIP/2.0/[transport] "
-                "[local_ip]:[local_port];branch=[branch]\n[last_To:]\n[last_From:]\n"
+                "BYE [$contact] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];"
+                "branch=[branch]\nFrom: [$to];tag=[pid]SIPpTag01[call_number]\nTo: [$from]\n"
                 "Call-ID: [call_id]\nCSeq: 1 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n"
-            ).replace("[last_To:]\n[last_From:]", "From: [$to]\nTo: [$from]")
+            )
             + "</send>",
             '<recv response="200"/>',
         ]

@@ -1,0 +1,197 @@
+"""Live tests: a real Asterisk (the test PBX), real SIPp callers and far ends, and
+``callctl serve`` as a separate process on a real SQLite or PostgreSQL database.
+
+The PBX needs root (chroot, mount): these tests fail, never skip, without it. CI runs as
+root; ``callctl pbx up`` builds the chroot the first time (about a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from callctl.core.records import CallRecord
+from callctl.pbx.lab import Credential, Lab
+from callctl.pbx.sipp import FarEnd, SippResult, UacCall, place_call
+from callctl.store import make_engine
+from callctl.store.repository import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_LINES = ROOT / "dialplan" / "lab-lines.yaml"
+CALLCTL = [sys.executable, "-m", "callctl"]
+AGI_PORT = 4573
+
+CLASSIC = "+3222000001"
+CLASSIC_ANYTIME = "+3222000002"
+KLIK = "+3292000003"
+PHONE2GO = "+3242000004"
+PHONE2GO_LICENCE = "+3242000014"
+PAUSED = "+3265000005"
+
+PEAK = "2026-11-26T10:00:00+01:00"  # a Thursday morning
+OFFPEAK = "2026-11-26T20:00:00+01:00"  # the same Thursday evening
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*CALLCTL, *args], capture_output=True, text=True, timeout=300,
+                          check=False, cwd=ROOT)  # fmt: skip
+    if check and proc.returncode != 0:
+        raise AssertionError(f"callctl {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The test PBX with the lab lines, up for the whole session."""
+    if os.geteuid() != 0:
+        pytest.fail("the live tests need root: the test PBX runs in a chroot")
+    run_cli("pbx", "up", "--lines", str(LAB_LINES))
+    lab = Lab()
+    yield lab
+    run_cli("pbx", "down")
+
+
+@pytest.fixture(scope="session")
+def creds(lab: Lab) -> dict[str, Credential]:
+    return lab.credentials()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Callctl:
+    """``callctl serve`` as its own process, on the FastAGI port the dialplan calls."""
+
+    def __init__(self, db: str, clock: str | None, tmp: Path) -> None:
+        self.db = db
+        self.clock = clock
+        self.http_port = free_port()
+        self.log = tmp / f"callctl-serve-{self.http_port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Callctl:
+        _wait_port_free(AGI_PORT)
+        cmd = [*CALLCTL, "serve", "--db", self.db, "--http-port", str(self.http_port),
+               "--agi-port", str(AGI_PORT)]  # fmt: skip
+        if self.clock:
+            cmd += ["--clock", self.clock]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"callctl serve exited:\n{self.log.read_text()}")
+            try:
+                if self.health()["status"] == "ok":
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"callctl serve did not come up:\n{self.log.read_text()}")
+
+    def health(self) -> dict[str, object]:
+        url = f"http://127.0.0.1:{self.http_port}/healthz"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            body: dict[str, object] = json.loads(resp.read())
+            return body
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def records(self) -> list[CallRecord]:
+        return records(self.db)
+
+
+def records(db: str, line: str | None = None) -> list[CallRecord]:
+    async def main() -> list[CallRecord]:
+        engine = make_engine(db)
+        try:
+            return await Store(engine).list_records(line=line)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _wait_port_free(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                time.sleep(0.1)
+    raise AssertionError(f"port {port} is still in use: another callctl serve is running")
+
+
+@pytest.fixture
+def lines_db(tmp_path: Path) -> str:
+    """A SQLite database holding the lab lines."""
+    url = f"sqlite:///{tmp_path / 'callctl.db'}"
+    run_cli("lines", "import", str(LAB_LINES), "--db", url)
+    return url
+
+
+@pytest.fixture
+def start_callctl(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Callctl]]:
+    """Start ``callctl serve`` on a database with a test clock; stopped after the test."""
+    del lab
+    started: list[Callctl] = []
+
+    def start(db: str, clock: str | None = PEAK) -> Callctl:
+        server = Callctl(db, clock, tmp_path).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def far_ends(lab: Lab) -> Iterator[Callable[..., FarEnd]]:
+    """Start SIPp far ends on trunks' addresses (the carrier, emergency centres)."""
+    with ExitStack() as stack:
+        running: dict[str, FarEnd] = {}
+
+        def far_end(trunk: str, hold_ms: int | None = None) -> FarEnd:
+            if trunk not in running:
+                running[trunk] = stack.enter_context(FarEnd(lab.trunk_address(trunk), hold_ms))
+                time.sleep(0.2)  # SIPp binds its socket
+            return running[trunk]
+
+        yield far_end
+
+
+@pytest.fixture
+def call(creds: dict[str, Credential]) -> Callable[..., SippResult]:
+    """Place one call from a lab line with SIPp (digest auth) and return SIPp's result."""
+
+    def place(line: str, spec: UacCall) -> SippResult:
+        cred = creds[line]
+        return place_call(spec, cred.username, cred.password)
+
+    return place
