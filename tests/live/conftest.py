@@ -8,14 +8,10 @@ root; ``callctl pbx up`` builds the chroot the first time (about a minute).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,6 +20,7 @@ import pytest
 
 from callctl.core.records import CallRecord
 from callctl.pbx.lab import Credential, Lab
+from callctl.pbx.serve_process import ServeProcess
 from callctl.pbx.sipp import FarEnd, SippResult, UacCall, place_call
 from callctl.store import make_engine
 from callctl.store.repository import Store
@@ -31,7 +28,6 @@ from callctl.store.repository import Store
 ROOT = Path(__file__).resolve().parents[2]
 LAB_LINES = ROOT / "dialplan" / "lab-lines.yaml"
 CALLCTL = [sys.executable, "-m", "callctl"]
-AGI_PORT = 4573
 
 CLASSIC = "+3222000001"
 CLASSIC_ANYTIME = "+3222000002"
@@ -68,56 +64,8 @@ def creds(lab: Lab) -> dict[str, Credential]:
     return lab.credentials()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Callctl:
-    """``callctl serve`` as its own process, on the FastAGI port the dialplan calls."""
-
-    def __init__(self, db: str, clock: str | None, tmp: Path) -> None:
-        self.db = db
-        self.clock = clock
-        self.http_port = free_port()
-        self.log = tmp / f"callctl-serve-{self.http_port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Callctl:
-        _wait_port_free(AGI_PORT)
-        cmd = [*CALLCTL, "serve", "--db", self.db, "--http-port", str(self.http_port),
-               "--agi-port", str(AGI_PORT)]  # fmt: skip
-        if self.clock:
-            cmd += ["--clock", self.clock]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"callctl serve exited:\n{self.log.read_text()}")
-            try:
-                if self.health()["status"] == "ok":
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"callctl serve did not come up:\n{self.log.read_text()}")
-
-    def health(self) -> dict[str, object]:
-        url = f"http://127.0.0.1:{self.http_port}/healthz"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            body: dict[str, object] = json.loads(resp.read())
-            return body
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+class Callctl(ServeProcess):
+    """``callctl serve`` for a test, with the records it wrote."""
 
     def records(self) -> list[CallRecord]:
         return records(self.db)
@@ -132,19 +80,6 @@ def records(db: str, line: str | None = None) -> list[CallRecord]:
             await engine.dispose()
 
     return asyncio.run(main())
-
-
-def _wait_port_free(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-                return
-            except OSError:
-                time.sleep(0.1)
-    raise AssertionError(f"port {port} is still in use: another callctl serve is running")
 
 
 @pytest.fixture
