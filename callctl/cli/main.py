@@ -20,6 +20,8 @@ from callctl.cli.rate_report import emit_json, rate_file
 from callctl.core.classify import Classifier
 from callctl.core.tariff import Tariff, TariffError
 from callctl.data import default_tariff, read_tariff
+from callctl.pbx.lab import LabError
+from callctl.pbx.live_demo import run_live_demo
 
 EXIT_DATA = 1
 EXIT_USAGE = 2
@@ -46,6 +48,13 @@ def cmd_rate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    if args.live:
+        try:
+            run_live_demo(_tariff(args), out)
+        except LabError as exc:
+            print(f"callctl: {exc}", file=sys.stderr)
+            return EXIT_DATA
+        return 0
     run_demo(_tariff(args), out)
     return 0
 
@@ -80,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_live_commands(sub)
 
     p = sub.add_parser("demo", help="classify and rate a sample month for each product")
+    p.add_argument("--live", action="store_true",
+                   help="place real calls through the test PBX and show their records")  # fmt: skip
     p.set_defaults(func=cmd_demo)
     return parser
 
