@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,16 +74,22 @@ def _start_local_cluster() -> str:
     return f"{' '.join(cmd)}: exit {proc.returncode} {proc.stderr.strip()}"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this session, dropped at the end."""
-    if not _reachable():
-        started = _start_local_cluster()
-        deadline = time.monotonic() + 20
-        while not _reachable():
-            if time.monotonic() > deadline:
-                pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable ({started})")
-            time.sleep(0.5)
+def ensure_server() -> None:
+    """The PostgreSQL server answers, started here if need be; else the test fails."""
+    if _reachable():
+        return
+    started = _start_local_cluster()
+    deadline = time.monotonic() + 20
+    while not _reachable():
+        if time.monotonic() > deadline:
+            pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable ({started})")
+        time.sleep(0.5)
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database, dropped on exit."""
+    ensure_server()
     name = f"callctl_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
@@ -91,6 +98,13 @@ def pg_database() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this session, dropped at the end."""
+    with fresh_database() as url:
+        yield url
 
 
 async def _empty_tables(url: str) -> None:

@@ -77,7 +77,7 @@ def parse_emergency_plan(data: Mapping[str, Any]) -> EmergencyPlan:
             cic_trunk_prefix=str(data["cic_trunk_prefix"]),
             default_province=str(data["default_province"]),
         )
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise EmergencyDataError(f"emergency data: {exc!r}") from None
     unknown = {p for _, _, p in ranges} - set(centre)
     if unknown or plan.default_province not in centre:

@@ -36,8 +36,10 @@ def billed_seconds(duration: Decimal) -> int:
     """R4: every started second counts; the duration is first taken to the millisecond."""
     if duration <= 0:
         return 0
-    millis = int(duration * 1000)  # whole milliseconds, as the PBX measures them
-    return math.ceil(millis / 1000) if millis else 1
+    # Whole milliseconds, truncated as the PBX measures them (ANSWEREDTIME_MS): under a
+    # millisecond is 0 ms, so 0 s, as the live hangup would report the same call.
+    millis = int(duration * 1000)
+    return math.ceil(millis / 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class CallEnd:
 
     @property
     def disposition(self) -> str:
-        if self.answered_at is not None and self.duration > 0:
+        if self.answered_at is not None and billed_seconds(self.duration) > 0:
             return "ANSWERED"
         status = DISPOSITIONS.get(self.dial_status, "FAILED")
         return "NO ANSWER" if status == "ANSWERED" else status

@@ -87,13 +87,16 @@ def _cdata(text: str) -> str:
 
 def uac_scenario(call: UacCall) -> str:
     """A SIPp UAC scenario: INVITE, digest challenge, then the expected outcome."""
+    cancelling = call.cancel_after_ms
+    rtd = "" if cancelling is not None else ' start_rtd="decision"'
     steps = [
         f'<send retrans="500">{_cdata(_invite(call, 1, auth=False))}</send>',
         '<recv response="100" optional="true"/>',
         '<recv response="401" auth="true"/>',
         f"<send>{_cdata(_ACK.format(cseq=1))}</send>",
-        f'<send retrans="500" start_rtd="decision">{_cdata(_invite(call, 2, auth=True))}</send>',
-        '<recv response="100" optional="true"/>',
+        f'<send retrans="500"{rtd}>{_cdata(_invite(call, 2, auth=True))}</send>',
+        # Asterisk always sends 100 Trying; a CANCEL may only follow a provisional response.
+        f'<recv response="100" optional="{"true" if cancelling is None else "false"}"/>',
     ]
     if call.cancel_after_ms is not None:
         steps += [

@@ -47,6 +47,14 @@ def _coerce(name: str, kind: Any, value: object) -> object:
     if value is None:
         return None
     target = {"int": int, "float": float}.get(str(kind))
+    # TOML gives typed values: a bool is not a number, a float is not an int (int(4573.9)
+    # would silently drop the fraction), and a number is not a text setting.
+    if (
+        isinstance(value, bool)
+        or (target is int and isinstance(value, float))
+        or (target is None and not isinstance(value, str))
+    ):
+        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind}")
     try:
         if target is not None:
             return target(value)
@@ -70,7 +78,14 @@ def load_settings(
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        outside = sorted(set(data) - {"callctl"})
+        if outside:  # e.g. settings written without the [callctl] header would be ignored
+            raise ConfigError(
+                f"{path}: unknown key(s) {', '.join(outside)} outside the [callctl] table"
+            )
         table = data.get("callctl", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: callctl must be a table ([callctl])")
         unknown = set(table) - set(kinds)
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")

@@ -167,6 +167,9 @@ class Controller:
         except AgiHangup:
             await self._cancelled(key, args, decision, now)
             return
+        if session.hungup:  # HANGUP came while deciding: the dialplan will not dial
+            await self._cancelled(key, args, decision, now)
+            return
         if decision.routed:
             self.active[key] = ActiveCall(key, args["line"], args["dialled"], decision, now)
         else:
@@ -211,8 +214,16 @@ class Controller:
 
     async def hangup(self, session: AgiSession) -> None:
         env = session.env
-        args = parse_args(env, HANGUP_ARGS)
+        try:
+            args = parse_args(env, HANGUP_ARGS)
+        except BadRequest as exc:  # rate what this process decided; reconcile does the rest
+            log.warning("hangup request with bad arguments: %s", exc)
+            raw = list(env.args) + [""] * len(HANGUP_ARGS)
+            args = {**dict(zip(HANGUP_ARGS, raw, strict=False)), "dialled": ""}
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
+        if key not in self.active and not args["dialled"]:
+            log.warning("hangup of %s/%s: unknown call, nothing to rate", key.host, key.call_id)
+            return
         active = self.active.pop(key, None) or self._rebuild(key, args)
         ended = _epoch(args["ended"]) or datetime.now(UTC)
         duration = _decimal(args["answered_ms"]) / 1000

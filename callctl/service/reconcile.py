@@ -64,7 +64,10 @@ def _time(value: str, where: str) -> datetime | None:
         raise CdrFileError(f"{where}: {value!r} is not an epoch time") from None
     if not seconds.is_finite() or seconds <= 0:
         return None
-    return datetime.fromtimestamp(float(seconds), UTC)
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC)
+    except (OverflowError, ValueError, OSError):  # beyond the years datetime can hold
+        raise CdrFileError(f"{where}: {value!r} is not an epoch time") from None
 
 
 def read_cdr(path: str | Path) -> Iterator[CdrCall | None]:
@@ -108,7 +111,7 @@ def read_cdr(path: str | Path) -> Iterator[CdrCall | None]:
                         answered_at=answered,
                         duration=duration,
                         dial_status=DISPOSITION_STATUS.get(f["disposition"], "CONGESTION"),
-                        hangup_cause=int(f["cause"]) if f["cause"].isdigit() else None,
+                        hangup_cause=int(f["cause"]) if f["cause"].isdecimal() else None,
                     ),
                 )
     except OSError as exc:

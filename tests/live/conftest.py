@@ -24,6 +24,7 @@ from callctl.pbx.serve_process import ServeProcess
 from callctl.pbx.sipp import FarEnd, SippResult, UacCall, place_call
 from callctl.store import make_engine
 from callctl.store.repository import Store
+from tests.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_LINES = ROOT / "dialplan" / "lab-lines.yaml"
@@ -88,6 +89,19 @@ def lines_db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'callctl.db'}"
     run_cli("lines", "import", str(LAB_LINES), "--db", url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_lines_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The lab lines in a SQLite file, or in a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'callctl.db'}"
+        run_cli("lines", "import", str(LAB_LINES), "--db", url)
+        yield url
+        return
+    with fresh_database() as url:
+        run_cli("lines", "import", str(LAB_LINES), "--db", url)
+        yield url
 
 
 @pytest.fixture

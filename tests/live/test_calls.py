@@ -6,6 +6,7 @@ tariff file: a change of the data file that breaks a rule breaks these tests.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,7 +50,9 @@ def only_record(server: Callctl, dialled: str) -> CallRecord:
 
 def check_answered(result: SippResult, far: FarEnd, dialled_e164: str | None) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
-    invites = far.invites()
+    deadline = time.monotonic() + 5  # SIPp writes its message log a little late
+    while not (invites := far.invites()) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert invites, "the far end received no INVITE"
     if dialled_e164:
         assert invites[-1].startswith(f"INVITE sip:{dialled_e164}@")
@@ -159,8 +162,6 @@ def test_paused_line_is_refused_but_emergency_still_connects(
 
 def test_far_end_hangs_up(peak_server: Callctl, lab: Lab, call: Callable[..., SippResult]) -> None:
     with FarEnd(lab.trunk_address("carrier"), hold_ms=1200) as far:
-        import time  # noqa: PLC0415
-
         time.sleep(0.2)
         result = call(CLASSIC, UacCall("022345670", wait_far_bye=True))
         check_answered(result, far, "+3222345670")
