@@ -14,8 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from callctl.core.records import CallRecord
-from callctl.pbx.lab import Lab
-from callctl.pbx.sipp import FarEnd, SippResult, UacCall
+from callctl.pbx.lab import Credential, Lab
+from callctl.pbx.sipp import FarEnd, SippResult, UacCall, place_call
 from tests.live.conftest import (
     CLASSIC,
     LAB_LINES,
@@ -167,3 +167,14 @@ def test_far_end_hangs_up(peak_server: Callctl, lab: Lab, call: Callable[..., Si
         check_answered(result, far, "+3222345670")
     r = only_record(peak_server, "022345670")
     assert (r.disposition, r.billsec) == ("ANSWERED", 2)
+
+
+def test_call_refused_by_the_pbx_leaves_no_record(
+    peak_server: Callctl, creds: dict[str, Credential]
+) -> None:
+    """A wrong password: Asterisk refuses the INVITE itself, callctl is never asked."""
+    cred = creds[CLASSIC]
+    before = len(peak_server.records())
+    result = place_call(UacCall("022345673", expect=401), cred.username, "not-the-password")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(peak_server.records()) == before
