@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from callctl.core.classify import Classification
 from callctl.core.emergency import Centres, EmergencyPlan
 from callctl.core.lines import Line
+from callctl.core.location import LocationVerdict
 from callctl.core.rating import Usage
 from callctl.core.tariff import Plan, Tariff, TariffError
 
@@ -45,6 +46,7 @@ class Decision:
     reason: str | None = None
     announcement: str | None = None
     centres: Centres | None = None  # emergency calls: the centres chosen
+    location: LocationVerdict | None = None  # emergency calls: where, and trusted or not
 
     @property
     def routed(self) -> bool:
@@ -77,13 +79,25 @@ def refuse(c: Classification, code: int, reason: str) -> Decision:
     return Decision("refuse", c, sip_code=code, reason=reason, announcement=ANNOUNCEMENTS.get(code))
 
 
-def emergency_route(c: Classification, line: Line | None, plan: EmergencyPlan) -> Decision:
-    """R9 for fixed lines: the centre of the installation address (trusted location)."""
-    centres = plan.centres_for_address(line.install_address if line else None)
+def emergency_route(
+    c: Classification,
+    line: Line | None,
+    plan: EmergencyPlan,
+    location: LocationVerdict | None = None,
+) -> Decision:
+    """R9: the centres of the trusted location's province, else of the installation address.
+
+    Without a location verdict (a fixed line), the installation address is the location.
+    """
+    if location is not None:
+        centres = plan.centres(location.province)
+    else:
+        centres = plan.centres_for_address(line.install_address if line else None)
     number = c.dial or ""
     return Decision(
-        "route", c, trunk=plan.trunk_for(number, centres), number=number, centres=centres
-    )
+        "route", c, trunk=plan.trunk_for(number, centres), number=number, centres=centres,
+        location=location,
+    )  # fmt: skip
 
 
 def line_plan(line: Line, tariff: Tariff) -> Plan:
@@ -113,10 +127,17 @@ def decide(
     usage: Usage,
     tariff: Tariff,
     emergency: EmergencyPlan,
+    *,
+    location: LocationVerdict | None = None,
+    device_busy: bool = False,
 ) -> Decision:
-    """Route or refuse one call (R1, R2, R5, R7, R9) for a line with its current usage."""
+    """Route or refuse one call (R1, R2, R5, R7, R9) for a line with its current usage.
+
+    ``location`` is the R9 verdict for an emergency call; ``device_busy`` says the licence
+    is in a call on another device (R9: one device at a time).
+    """
     if c.group == "emergency":
-        return emergency_route(c, line, emergency)
+        return emergency_route(c, line, emergency, location)
     if c.group == "invalid":
         return refuse(c, INVALID, c.reason or "the number cannot be dialled")
     if line is None:
@@ -129,6 +150,8 @@ def decide(
         return refuse(c, UNAVAILABLE, f"the line's product cannot be used: {exc}")
     if not plan.allows(c.group):
         return refuse(c, BARRED, f"{c.group} numbers cannot be called with {line.product}")
+    if device_busy and c.group not in tariff.pause_exempt_groups:
+        return refuse(c, BUSY, "the licence is in a call on another device")
     price = tariff.third_party.get(c.price_key or "")
     if price is not None and price.refused is not None:
         return refuse(c, BARRED, price.refused)

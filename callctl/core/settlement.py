@@ -63,7 +63,15 @@ def base_record(
     key: CallKey, line: str, dialled: str, decision: Decision, decided_at: datetime
 ) -> CallRecord:
     c = decision.classification
+    loc = decision.location
     centres = decision.centres
+    if loc is None and centres is not None:  # a fixed line: its installation address
+        reasons: tuple[str, ...] = (f"province {centres.province} from the installation address",)
+        source, trusted = "declared_address", True
+    elif loc is not None:
+        reasons, source, trusted = loc.reasons, loc.source, loc.trusted
+    else:
+        reasons, source, trusted = (), None, None
     return CallRecord(
         key=key,
         line=line,
@@ -77,11 +85,9 @@ def base_record(
         sip_code=decision.sip_code,
         reason=decision.reason,
         decided_at=decided_at,
-        location_source="declared_address" if centres is not None else None,
-        location_trusted=True if centres is not None else None,
-        location_reasons=(f"province {centres.province} from the installation address",)
-        if centres is not None
-        else (),
+        location_source=source,
+        location_trusted=trusted,
+        location_reasons=reasons,
     )
 
 
