@@ -26,12 +26,16 @@ from callctl.agi.server import AgiHangup, AgiSession
 from callctl.core.classify import Classification, Classifier
 from callctl.core.emergency import Centres, EmergencyPlan
 from callctl.core.lines import Line
+from callctl.core.location import DeviceContext, assess_location
 from callctl.core.policy import Decision, decide, emergency_route, line_plan
 from callctl.core.rating import Rater
 from callctl.core.records import CallKey
 from callctl.core.settlement import CallEnd, Settlement, base_record, refusal_record
 from callctl.core.tariff import Plan, Tariff, TariffError
+from callctl.data.geo import default_provinces
 from callctl.service.clock import Clock
+from callctl.sip.context import device_context, request_from_headers
+from callctl.sip.message import SipParseError, device_id
 from callctl.store.repository import Store
 
 log = logging.getLogger("callctl.controller")
@@ -49,6 +53,30 @@ ENCODED = frozenset(
 HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
 CALLCTL_VAR = "CALLCTL"
+
+
+def device_context_of(args: dict[str, str]) -> DeviceContext:
+    """R9 inputs from the headers the dialplan passed, read as a captured request would be."""
+    request = request_from_headers(
+        {
+            "X-Device-Type": args["device_type"],
+            "X-Device-Id": args["device_id"],
+            "Contact": args["contact"],
+            "P-Access-Network-Info": args["access_network"],
+            "Geolocation": args["geolocation"],
+            "Geolocation-Routing": args["geolocation_routing"],
+        }
+    )
+    return device_context(request, source=args["remote_addr"].rsplit(":", 1)[0] or None)
+
+
+def device_of(args: dict[str, str]) -> str | None:
+    """The device identity: the Contact's +sip.instance, else X-Device-Id (R9)."""
+    request = request_from_headers({"Contact": args["contact"], "X-Device-Id": args["device_id"]})
+    try:
+        return device_id(request)
+    except SipParseError:
+        return args["device_id"] or None
 
 
 class BadRequest(ValueError):
@@ -104,6 +132,8 @@ class ActiveCall:
     dialled: str
     decision: Decision
     decided_at: datetime
+    endpoint: str = ""  # the SIP account that called (a Phone2Go licence, a line)
+    device: str | None = None  # the device identity, when the request carried one
 
 
 class Controller:
@@ -123,6 +153,7 @@ class Controller:
         self.classifier = Classifier(tariff.numbering)
         self.rater = Rater(tariff)
         self.active: dict[CallKey, ActiveCall] = {}
+        self.provinces = default_provinces()
         self._default_plan = tariff.plan(next(iter(tariff.products)))
 
     # ------------------------------------------------------------------ dispatch
@@ -161,7 +192,8 @@ class Controller:
         else:
             line = await self.store.get_line(args["line"]) if args["line"] else None
             usage = await self.store.get_usage(args["line"], self.rater.period_of(now))
-            decision = decide(c, line, usage, self.tariff, self.emergency)
+            busy = self._device_busy(args["endpoint"], device_of(args))
+            decision = decide(c, line, usage, self.tariff, self.emergency, device_busy=busy)
         try:
             await session.set_variable(CALLCTL_VAR, decision.agi_value())
         except AgiHangup:
@@ -171,7 +203,10 @@ class Controller:
             await self._cancelled(key, args, decision, now)
             return
         if decision.routed:
-            self.active[key] = ActiveCall(key, args["line"], args["dialled"], decision, now)
+            self.active[key] = ActiveCall(
+                key, args["line"], args["dialled"], decision, now,
+                endpoint=args["endpoint"], device=device_of(args),
+            )  # fmt: skip
         else:
             record = refusal_record(
                 key, args["line"], args["dialled"], decision, now, period=self.rater.period_of(now)
@@ -188,8 +223,13 @@ class Controller:
         except Exception:  # the database is down or slow: the endpoint knows its centres
             log.exception("emergency call: line %s not loaded; using the endpoint's centres",
                           args["line"])  # fmt: skip
-        if line is not None or not (args["psap"] and args["cic"]):
-            return emergency_route(c, line, self.emergency)
+        if line is not None:
+            verdict = assess_location(
+                line, device_context_of(args), self.emergency, self.provinces.province_at
+            )
+            return emergency_route(c, line, self.emergency, verdict)
+        if not (args["psap"] and args["cic"]):
+            return emergency_route(c, None, self.emergency)
         province = args["psap"].removeprefix(self.emergency.psap_trunk_prefix + "-")
         centres = Centres(province, args["psap"], args["cic"])
         number = c.dial or ""
@@ -243,6 +283,15 @@ class Controller:
             log.info("hangup of %s/%s already recorded: nothing drawn", key.host, key.call_id)
         with contextlib.suppress(AgiError):  # a gone channel: the record is committed anyway
             await session.set_variable("CALLCTL_RECORDED", "1")
+
+    def _device_busy(self, endpoint: str, device: str | None) -> bool:
+        """R9: the licence is in a call on another device."""
+        if not endpoint or device is None:
+            return False
+        return any(
+            a.endpoint == endpoint and a.device is not None and a.device != device
+            for a in self.active.values()
+        )
 
     def _rebuild(self, key: CallKey, args: dict[str, str]) -> ActiveCall:
         """A hangup whose route decision this process did not make (e.g. after a restart)."""
