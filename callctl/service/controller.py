@@ -34,6 +34,8 @@ from callctl.core.settlement import CallEnd, Settlement, base_record, refusal_re
 from callctl.core.tariff import Plan, Tariff, TariffError
 from callctl.data.geo import default_provinces
 from callctl.service.clock import Clock
+from callctl.service.line_cache import LineCache
+from callctl.service.record_queue import RecordQueue
 from callctl.sip.context import device_context, request_from_headers
 from callctl.sip.message import SipParseError, device_id
 from callctl.store.repository import Store
@@ -154,6 +156,9 @@ class Controller:
         self.rater = Rater(tariff)
         self.active: dict[CallKey, ActiveCall] = {}
         self.provinces = default_provinces()
+        self.lines = LineCache(store)
+        self.records = RecordQueue(store)
+        self._settling: set[asyncio.Task[object]] = set()
         self._default_plan = tariff.plan(next(iter(tariff.products)))
 
     # ------------------------------------------------------------------ dispatch
@@ -166,6 +171,12 @@ class Controller:
             await self.hangup(session)
         else:
             log.warning("unknown AGI request %r from %s", script, session.env.channel)
+
+    async def drain(self) -> None:
+        """Wait for settlements and queued records still being written (at shutdown)."""
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.records.close()
 
     def safe_answer(self, env: AgiEnvironment) -> Sequence[tuple[str, str]]:
         """On a missed deadline: no decision, so the dialplan's fallback runs.
@@ -190,8 +201,8 @@ class Controller:
         if c.group == "emergency":
             decision = await self._emergency(c, args)
         else:
-            line = await self.store.get_line(args["line"]) if args["line"] else None
-            usage = await self.store.get_usage(args["line"], self.rater.period_of(now))
+            line = await self.lines.line(args["line"]) if args["line"] else None
+            usage = await self.lines.usage(args["line"], self.rater.period_of(now))
             busy = self._device_busy(args["endpoint"], device_of(args))
             decision = decide(c, line, usage, self.tariff, self.emergency, device_busy=busy)
         try:
@@ -208,21 +219,23 @@ class Controller:
                 endpoint=args["endpoint"], device=device_of(args),
             )  # fmt: skip
         else:
-            record = refusal_record(
-                key, args["line"], args["dialled"], decision, now, period=self.rater.period_of(now)
-            )
-            await self.store.add_record(record)
+            self.records.put(
+                refusal_record(
+                    key, args["line"], args["dialled"], decision, now,
+                    period=self.rater.period_of(now),
+                )
+            )  # fmt: skip
 
     async def _emergency(self, c: Classification, args: dict[str, str]) -> Decision:
         """Never refused, never waits long on the database (R9)."""
         line: Line | None = None
         try:
             line = await asyncio.wait_for(
-                self.store.get_line(args["line"]), timeout=EMERGENCY_DB_BUDGET
+                self.lines.line(args["line"]), timeout=EMERGENCY_DB_BUDGET
             )
-        except Exception:  # the database is down or slow: the endpoint knows its centres
-            log.exception("emergency call: line %s not loaded; using the endpoint's centres",
-                          args["line"])  # fmt: skip
+        except Exception as exc:  # the database is down or slow: the endpoint knows its centres
+            log.warning("emergency call: line %s not loaded (%s); using the endpoint's centres",
+                        args["line"], type(exc).__name__)  # fmt: skip
         if line is not None:
             verdict = assess_location(
                 line, device_context_of(args), self.emergency, self.provinces.province_at
@@ -248,7 +261,7 @@ class Controller:
             period=self.rater.period_of(now),
             reason="the caller hung up during the decision",
         )
-        await self.store.add_record(record)
+        self.records.put(record)
 
     # ------------------------------------------------------------------ hangup
 
@@ -278,7 +291,15 @@ class Controller:
         settlement = Settlement(
             record, active.decision.classification, end, await self._plan(active.line), self.rater
         )
-        _, written = await self.store.settle(key, active.line, settlement.period, settlement)
+        # The record must be written even if this request misses its deadline (R10): the
+        # settlement runs as its own task, which the deadline's cancellation does not reach.
+        task = asyncio.ensure_future(
+            self.store.settle(key, active.line, settlement.period, settlement)
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        _, written = await asyncio.shield(task)
+        self.lines.drawn(active.line, settlement.period)
         if not written:
             log.info("hangup of %s/%s already recorded: nothing drawn", key.host, key.call_id)
         with contextlib.suppress(AgiError):  # a gone channel: the record is committed anyway
@@ -301,7 +322,7 @@ class Controller:
         return ActiveCall(key, args["line"], args["dialled"], decision, decided)
 
     async def _plan(self, number: str) -> Plan:
-        line = await self.store.get_line(number) if number else None
+        line = await self.lines.line(number) if number else None
         if line is None:
             return self._default_plan  # only emergency calls and helplines: free anyway
         try:

@@ -58,6 +58,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             log.info("callctl stopping")
         finally:
             await agi.close()
+            await controller.drain()
             await runner.cleanup()
     finally:
         await engine.dispose()

@@ -153,6 +153,21 @@ class Store:
             inserted = await session.scalars(stmt)
             return inserted.first() is not None
 
+    async def add_records(self, records: Iterable[CallRecord]) -> int:
+        """Insert records that draw nothing, in one transaction; how many were new."""
+        rows = [{**record_values(r), "created_at": utcnow()} for r in records]
+        if not rows:
+            return 0
+        stmt = (
+            self._insert(CallRecordRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[CallRecordRow.host, CallRecordRow.call_id])
+            .returning(CallRecordRow.id)
+        )
+        async with self._write.begin() as session:
+            inserted = await session.scalars(stmt)
+            return len(inserted.all())
+
     async def get_record(self, key: CallKey) -> CallRecord | None:
         """The record of a call, or None."""
         async with self._read() as session:
