@@ -48,14 +48,11 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +61,7 @@ from typing import Any
 from sqlalchemy import text
 
 from callctl.data import default_emergency_plan, default_tariff
+from callctl.pbx.serve_process import ServeProcess, free_port
 from callctl.store import make_engine
 from callctl.store.lines_yaml import parse_lines_yaml
 
@@ -402,76 +400,22 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def pinning_possible() -> bool:
     cpus = os.sched_getaffinity(0)
     return shutil.which("taskset") is not None and {SERVER_CPU, CLIENT_CPU} <= cpus
 
 
-class Server:
+class Server(ServeProcess):
     """``callctl serve`` as a child process, on its own ports, pinned to one CPU."""
 
     def __init__(self, db: str, workdir: Path, max_sessions: int, profile: Path | None,
                  pin: bool) -> None:  # fmt: skip
-        self.db = db
-        self.agi_port = free_port()
-        self.http_port = free_port()
-        self.log = workdir / "serve.log"
-        self.max_sessions = max_sessions
-        self.profile = profile
-        self.pin = pin
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, timeout: float = 60) -> None:
-        cmd = [sys.executable]
-        if self.profile is not None:
-            cmd += ["-m", "cProfile", "-o", str(self.profile)]
-        cmd += ["-m", "callctl", "serve", "--db", self.db, "--agi-port", str(self.agi_port),
-                "--http-port", str(self.http_port), "--clock", CLOCK]  # fmt: skip
-        if self.pin:
-            cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]  # taskset execs: same pid
-        env = {**os.environ, "CALLCTL_MAX_SESSIONS": str(self.max_sessions)}  # fmt: skip
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                         env=env)  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"callctl serve exited:\n{self.log.read_text()}")
-            try:
-                if self.health()["status"] == "ok":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"callctl serve did not come up:\n{self.log.read_text()}")
-
-    def health(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.http_port}/healthz"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body: dict[str, Any] = json.loads(resp.read())
-            return body
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__(
+            db, CLOCK, workdir, agi_port=free_port(),
+            prefix=("taskset", "-c", str(SERVER_CPU)) if pin else (),  # taskset execs: same pid
+            python_args=("-m", "cProfile", "-o", str(profile)) if profile is not None else (),
+            env={"CALLCTL_MAX_SESSIONS": str(max_sessions)},
+        )  # fmt: skip
 
 
 def import_lines(db: str) -> None:

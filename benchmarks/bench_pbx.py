@@ -60,7 +60,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +69,7 @@ from sqlalchemy import text
 
 from callctl.data import default_tariff
 from callctl.pbx.lab import Credential, Lab
+from callctl.pbx.serve_process import ServeProcess
 from callctl.pbx.sipp import UacCall, dial_user, uac_scenario, uas_scenario
 from callctl.store import make_engine
 from callctl.store.lines_yaml import parse_lines_yaml
@@ -350,62 +350,15 @@ class Capture:
 # ----------------------------------------------------------------------------- processes
 
 
-class Serve:
+class Serve(ServeProcess):
     """``callctl serve`` on the FastAGI port the dialplan calls (real clock)."""
 
     def __init__(self, db: str, workdir: Path) -> None:
-        self.db = db
-        self.http_port = _free_tcp_port()
-        self.log = workdir / "serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        cmd = [sys.executable, "-m", "callctl", "serve", "--db", self.db,
-               "--agi-port", str(AGI_PORT), "--http-port", str(self.http_port)]  # fmt: skip
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"callctl serve exited:\n{self.log.read_text()}")
-            try:
-                if self.health()["status"] == "ok":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"callctl serve did not come up:\n{self.log.read_text()}")
-
-    def health(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.http_port}/healthz"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body: dict[str, Any] = json.loads(resp.read())
-            return body
+        super().__init__(db, None, workdir)
 
     def problems(self) -> list[str]:
         lines = self.log.read_text(errors="replace").splitlines()
         return [line for line in lines if " WARNING " in line or " ERROR " in line]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Carrier:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 AGI_PORT = 4573  # the port dialplan/extensions.conf calls
 
@@ -36,23 +38,50 @@ def wait_port_free(port: int, timeout: float = 10) -> None:
 
 
 class ServeProcess:
-    """Start ``callctl serve`` on a database (with an optional test clock) and stop it."""
+    """Start ``callctl serve`` on a database (with an optional test clock) and stop it.
 
-    def __init__(self, db: str, clock: str | None, workdir: Path) -> None:
+    ``agi_port`` defaults to the port the dialplan calls; ``prefix`` wraps the command
+    (e.g. ``taskset -c 0``, or ``-m cProfile -o FILE`` given as ``python_args``) and ``env``
+    adds environment settings (``CALLCTL_…``).
+    """
+
+    def __init__(
+        self,
+        db: str,
+        clock: str | None,
+        workdir: Path,
+        *,
+        agi_port: int = AGI_PORT,
+        prefix: Sequence[str] = (),
+        python_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.agi_port = agi_port
         self.http_port = free_port()
         self.log = workdir / f"callctl-serve-{self.http_port}.log"
+        self.prefix = tuple(prefix)
+        self.python_args = tuple(python_args)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> Self:
-        wait_port_free(AGI_PORT)
-        cmd = [sys.executable, "-m", "callctl", "serve", "--db", self.db,
-               "--http-port", str(self.http_port), "--agi-port", str(AGI_PORT)]  # fmt: skip
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def start(self, timeout: float = 60) -> Self:
+        if self.agi_port == AGI_PORT:
+            wait_port_free(AGI_PORT)
+        cmd = [*self.prefix, sys.executable, *self.python_args, "-m", "callctl", "serve",
+               "--db", self.db, "--http-port", str(self.http_port),
+               "--agi-port", str(self.agi_port)]  # fmt: skip
         if self.clock:
             cmd += ["--clock", self.clock]
+        env = {**os.environ, **self.env}
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -64,17 +93,18 @@ class ServeProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"callctl serve did not come up:\n{self.log.read_text()}")
 
-    def health(self) -> dict[str, object]:
+    def health(self) -> dict[str, Any]:
+        """The parsed ``/healthz`` body (a JSON object)."""
         url = f"http://127.0.0.1:{self.http_port}/healthz"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            body: dict[str, object] = json.loads(resp.read())
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            body: dict[str, Any] = json.loads(resp.read())
             return body
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
