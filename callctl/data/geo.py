@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from callctl.core.geo import GeoDataError, ProvinceMap, parse_provinces
+from callctl.data import read_text
 
 PROVINCES_FILE = "provinces.geojson"
 
 
 def read_provinces(path: str | Path | None = None) -> ProvinceMap:
     """Read and check a provinces GeoJSON file; the shipped one when ``path`` is None."""
-    try:
-        if path is None:
-            text = resources.files(__package__).joinpath(PROVINCES_FILE).read_text("utf-8")
-        else:
-            text = Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise GeoDataError(
-            f"cannot read provinces file {path or PROVINCES_FILE}: {exc.strerror}"
-        ) from None
+    text = read_text(PROVINCES_FILE, path, GeoDataError, "provinces")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
