@@ -65,6 +65,16 @@ def creds(lab: Lab) -> dict[str, Credential]:
     return lab.credentials()
 
 
+def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(step)
+    return check()
+
+
 class Callctl(ServeProcess):
     """``callctl serve`` for a test, with the records it wrote."""
 

@@ -37,7 +37,7 @@ from callctl.pbx.sipp import FarEnd, SippResult, UacCall
 from callctl.service.reconcile import CDR_FIELDS
 from callctl.store import make_engine
 from callctl.store.repository import Store
-from tests.live.conftest import CLASSIC, LAB_LINES, OFFPEAK, Callctl, run_cli
+from tests.live.conftest import CLASSIC, LAB_LINES, OFFPEAK, Callctl, run_cli, wait_for
 
 HOST = "callctl-lab"  # dialplan/asterisk.conf systemname: the host of every call key
 DIALLED = "022345678"  # the real call of the repeated-hangup test
@@ -198,15 +198,6 @@ def socket_count(pid: int) -> int:
         except FileNotFoundError:  # closed while we looked
             pass
     return count
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
 
 
 @pytest.fixture(scope="module")

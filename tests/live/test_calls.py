@@ -23,6 +23,7 @@ from tests.live.conftest import (
     PEAK,
     Callctl,
     run_cli,
+    wait_for,
 )
 
 HOLD_MS = 1500
@@ -50,10 +51,9 @@ def only_record(server: Callctl, dialled: str) -> CallRecord:
 
 def check_answered(result: SippResult, far: FarEnd, dialled_e164: str | None) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
-    deadline = time.monotonic() + 5  # SIPp writes its message log a little late
-    while not (invites := far.invites()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert invites, "the far end received no INVITE"
+    # SIPp writes its message log a little late
+    assert wait_for(lambda: bool(far.invites()), 5), "the far end received no INVITE"
+    invites = far.invites()
     if dialled_e164:
         assert invites[-1].startswith(f"INVITE sip:{dialled_e164}@")
 

@@ -27,7 +27,7 @@ from pyVoIP.VoIP import CallState, PhoneStatus, VoIPCall, VoIPPhone
 from callctl.core.records import CallRecord
 from callctl.pbx.lab import Credential, Lab
 from callctl.pbx.sipp import PBX_ADDRESS, SIPP, FarEnd
-from tests.live.conftest import CLASSIC, Callctl
+from tests.live.conftest import CLASSIC, Callctl, wait_for
 
 CARRIER_IP = "127.0.0.2"  # dialplan/pjsip.conf: the carrier trunk is identified by it
 CALLER = "+3222345678"  # who the carrier says is calling
@@ -40,15 +40,6 @@ def free_udp_port(ip: str = "127.0.0.1") -> int:
         s.bind((ip, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
 
 
 def contacts(lab: Lab, endpoint: str) -> str:
