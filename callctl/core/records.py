@@ -48,5 +48,6 @@ class CallRecord:
     tariff_id: str = ""
     location_source: str | None = None  # site | device | declared_address (emergency only)
     location_trusted: bool | None = None
+    location_province: str | None = None  # R9: the province whose centres were called
     location_reasons: tuple[str, ...] = field(default=())
     source: str = "live"  # live | reconcile

@@ -65,13 +65,14 @@ def base_record(
     c = decision.classification
     loc = decision.location
     centres = decision.centres
+    province: str | None
     if loc is None and centres is not None:  # a fixed line: its installation address
         reasons: tuple[str, ...] = (f"province {centres.province} from the installation address",)
-        source, trusted = "declared_address", True
+        source, trusted, province = "declared_address", True, centres.province
     elif loc is not None:
-        reasons, source, trusted = loc.reasons, loc.source, loc.trusted
+        reasons, source, trusted, province = loc.reasons, loc.source, loc.trusted, loc.province
     else:
-        reasons, source, trusted = (), None, None
+        reasons, source, trusted, province = (), None, None, None
     return CallRecord(
         key=key,
         line=line,
@@ -87,6 +88,7 @@ def base_record(
         decided_at=decided_at,
         location_source=source,
         location_trusted=trusted,
+        location_province=province,
         location_reasons=reasons,
     )
 

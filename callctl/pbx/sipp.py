@@ -14,7 +14,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote
+
+from callctl.sip.message import SipRequest, request_uri_user
 
 SIPP = "sipp"
 PBX_ADDRESS = "127.0.0.1:5060"
@@ -68,16 +71,49 @@ class UacCall:
     body: str | None = None  # replaces the SDP; give content_type with it
     content_type: str = "application/sdp"
 
+    @classmethod
+    def from_request(cls, request: SipRequest, **outcome: Any) -> UacCall:
+        """The call a captured INVITE makes, placed by a lab line: its dialled number, the
+        headers and body it carries (the line, addresses and dialog come from SIPp)."""
+        contact = request.header("Contact") or ""
+        return cls(
+            dialled=unquote(request_uri_user(request) or ""),
+            headers={
+                name: value
+                for name, value in request.headers.fields
+                if name.lower() not in _DIALOG_HEADERS
+            },
+            contact_params=contact.partition(">")[2] if ">" in contact else "",
+            body=request.body.decode("utf-8", "replace").replace("\r\n", "\n"),
+            content_type=request.header("Content-Type") or "application/sdp",
+            **outcome,
+        )
+
+
+_DIALOG_HEADERS = frozenset(
+    {"via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "content-type",
+     "content-length", "route", "record-route", "authorization", "proxy-authorization"}
+)  # fmt: skip
+"""Header fields SIPp writes itself for the lab call, left out of a captured request's."""
+
+LEFT_BRACKET_KEY = "lsb"
+"""SIPp reads ``[`` as the start of a keyword: a literal one is sent as ``[lsb]``."""
+
+
+def _literal(text: str) -> str:
+    """Text SIPp sends as is (IPv6 addresses, DTDs): each ``[`` through a custom key."""
+    return text.replace("[", f"[{LEFT_BRACKET_KEY}]")
+
 
 def _invite(call: UacCall, cseq: int, auth: bool) -> str:
-    headers = "".join(f"{k}: {v}\n" for k, v in call.headers.items())
+    headers = "".join(f"{k}: {_literal(v)}\n" for k, v in call.headers.items())
     return _INVITE.format(
         cseq=cseq,
         contact_params=call.contact_params,
         auth="[authentication]\n" if auth else "",
         headers=headers,
-        content_type=call.content_type,
-        body=call.body if call.body is not None else _SDP,
+        content_type=_literal(call.content_type),
+        body=_literal(call.body) if call.body is not None else _SDP,
     )
 
 
@@ -162,7 +198,7 @@ def uac_scenario(call: UacCall) -> str:
         ]
     body = "\n".join(steps)
     return (
-        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+        '<?xml version="1.0" encoding="UTF-8" ?>\n'
         '<scenario name="callctl uac">\n'
         f"{body}\n"
         '<timewait milliseconds="200"/>\n'
@@ -246,6 +282,7 @@ def place_call(
     password: str,
     *,
     local_port: int = 0,
+    local_ip: str = "127.0.0.1",
     timeout: float = 60,
     pbx: str = PBX_ADDRESS,
 ) -> SippResult:
@@ -255,14 +292,15 @@ def place_call(
     with tempfile.TemporaryDirectory(prefix="callctl-sipp-") as tmp:
         work = Path(tmp)
         scenario = work / "uac.xml"
-        scenario.write_text(uac_scenario(call), encoding="iso-8859-1")
+        scenario.write_text(uac_scenario(call), encoding="utf-8")
         inject = work / "user.csv"
         inject.write_text(f"SEQUENTIAL\n{username};\n")
         log = work / "messages.log"
         cmd = [
             SIPP, pbx, "-sf", str(scenario), "-inf", str(inject),
             "-s", dial_user(call.dialled), "-au", username, "-ap", password,
-            "-i", "127.0.0.1", "-p", str(local_port), "-m", "1", "-l", "1",
+            "-i", local_ip, "-p", str(local_port), "-m", "1", "-l", "1",
+            "-key", LEFT_BRACKET_KEY, "[",
             "-nostdin", "-trace_err", "-error_file", str(work / "err.log"),
             "-trace_msg", "-message_file", str(log), "-timeout", f"{int(timeout)}s",
             "-timeout_error", "-recv_timeout", f"{int(timeout * 1000)}",

@@ -36,7 +36,7 @@ from callctl.data.geo import default_provinces
 from callctl.service.clock import Clock
 from callctl.service.line_cache import LineCache
 from callctl.service.record_queue import RecordQueue
-from callctl.sip.context import device_context, request_from_headers
+from callctl.sip.context import pbx_device_context, request_from_headers
 from callctl.sip.message import SipParseError, device_id
 from callctl.store.repository import Store
 
@@ -46,11 +46,11 @@ log = logging.getLogger("callctl.controller")
 ROUTE_ARGS = (
     "dialled", "line", "endpoint", "remote_addr", "host", "callerid", "device_type",
     "device_id", "contact", "access_network", "geolocation", "geolocation_routing",
-    "psap", "cic",
+    "psap", "cic", "geoloc_format", "geoloc_info",
 )  # fmt: skip
 ENCODED = frozenset(
     {"dialled", "callerid", "device_type", "device_id", "contact", "access_network",
-     "geolocation", "geolocation_routing"}
+     "geolocation", "geolocation_routing", "geoloc_format", "geoloc_info"}
 )  # fmt: skip
 HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
@@ -59,17 +59,16 @@ CALLCTL_VAR = "CALLCTL"
 
 def device_context_of(args: dict[str, str]) -> DeviceContext:
     """R9 inputs from the headers the dialplan passed, read as a captured request would be."""
-    request = request_from_headers(
-        {
-            "X-Device-Type": args["device_type"],
-            "X-Device-Id": args["device_id"],
-            "Contact": args["contact"],
-            "P-Access-Network-Info": args["access_network"],
-            "Geolocation": args["geolocation"],
-            "Geolocation-Routing": args["geolocation_routing"],
-        }
-    )
-    return device_context(request, source=args["remote_addr"].rsplit(":", 1)[0] or None)
+    headers = {
+        "X-Device-Type": args["device_type"],
+        "X-Device-Id": args["device_id"],
+        "Contact": args["contact"],
+        "P-Access-Network-Info": args["access_network"],
+        "Geolocation": args["geolocation"],
+        "Geolocation-Routing": args["geolocation_routing"],
+    }
+    source = args["remote_addr"].rsplit(":", 1)[0] or None
+    return pbx_device_context(headers, source, args["geoloc_format"], args["geoloc_info"])
 
 
 def device_of(args: dict[str, str]) -> str | None:

@@ -7,7 +7,10 @@ header or location that cannot be read makes the location untrusted, never the c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from callctl.core.location import DeviceContext, ReportedLocation
+from callctl.sip.eprofile import location_from_profile
 from callctl.sip.message import (
     AccessNetworkInfo,
     Geolocation,
@@ -21,7 +24,7 @@ from callctl.sip.message import (
     pidf_part,
     source_host,
 )
-from callctl.sip.pidf import LocationError, parse_pidf
+from callctl.sip.pidf import Location, LocationError, parse_pidf
 
 
 def request_from_headers(
@@ -45,16 +48,26 @@ def _location(
     if part is None:
         return None, None
     try:
-        loc = parse_pidf(part.body)
+        return reported(parse_pidf(part.body)), None
     except LocationError as exc:
         return None, str(exc)
+
+
+def reported(location: Location) -> ReportedLocation:
+    """What R9 routes on, from a location read from a document or from the PBX."""
     return ReportedLocation(
-        loc.kind, loc.latitude, loc.longitude, loc.country, loc.postal_code
-    ), None
+        location.kind, location.latitude, location.longitude, location.country,
+        location.postal_code,
+    )  # fmt: skip
 
 
-def device_context(request: SipRequest, source: str | None = None) -> DeviceContext:
-    """What the request says about the device; ``source`` overrides the Via's address."""
+def device_context(
+    request: SipRequest, source: str | None = None, *, read_body: bool = True
+) -> DeviceContext:
+    """What the request says about the device; ``source`` overrides the Via's address.
+
+    ``read_body=False`` leaves the location out (the PBX read it: see ``pbx_device_context``).
+    """
     errors: list[str] = []
     geo: Geolocation | None = None
     pani: AccessNetworkInfo | None = None
@@ -70,7 +83,7 @@ def device_context(request: SipRequest, source: str | None = None) -> DeviceCont
         via_source = source_host(request)
     except SipParseError:
         via_source = None
-    location, error = _location(request, geo.cid_refs if geo else ())
+    location, error = _location(request, geo.cid_refs if geo else ()) if read_body else (None, None)
     if error:
         errors.append(error)
     return DeviceContext(
@@ -83,3 +96,31 @@ def device_context(request: SipRequest, source: str | None = None) -> DeviceCont
         location=location,
         location_error="; ".join(errors) or None,
     )
+
+
+NO_DOCUMENT_READ = (
+    "the PBX read no location document for the Geolocation header (none in the body, or "
+    "one res_pjsip_geolocation could not parse)"
+)
+
+
+def pbx_device_context(
+    headers: dict[str, str], source: str | None, profile_format: str, profile_info: str
+) -> DeviceContext:
+    """Live: the headers the dialplan passed, with the location Asterisk read from the body.
+
+    ``profile_format`` and ``profile_info`` are ``GEOLOC_PROFILE(format)`` and
+    ``GEOLOC_PROFILE(location_info)``: empty when Asterisk found no usable location.
+    """
+    ctx = device_context(request_from_headers(headers), source=source, read_body=False)
+    if profile_format:
+        try:
+            location = location_from_profile(profile_format, profile_info)
+        except LocationError as exc:
+            errors = "; ".join(e for e in (ctx.location_error, str(exc)) if e)
+            return replace(ctx, location=None, location_error=errors)
+        return replace(ctx, location=reported(location), location_error=ctx.location_error)
+    if ctx.geolocation:
+        errors = "; ".join(e for e in (ctx.location_error, NO_DOCUMENT_READ) if e)
+        return replace(ctx, location_error=errors)
+    return ctx

@@ -153,12 +153,10 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def _lat_lon(shape: Element, srs: str) -> tuple[float, float]:
-    pos = shape.find(_tag(NS_GML, "pos"))
-    if pos is None:
-        raise LocationError(f"{_short(shape.tag)} has no gml:pos")
-    numbers = (pos.text or "").split()
-    expected = 3 if srs in SRS_3D else 2
+def coordinates(pos: str, three_d: bool) -> tuple[float, float]:
+    """Latitude and longitude from a ``gml:pos`` text ("lat lon", or "lat lon alt" in 3D)."""
+    numbers = pos.split()
+    expected = 3 if three_d else 2
     if len(numbers) != expected:
         raise LocationError(
             f"gml:pos {' '.join(numbers)[:60]!r} should hold {expected} numbers "
@@ -173,6 +171,21 @@ def _lat_lon(shape: Element, srs: str) -> tuple[float, float]:
     if not -180.0 <= longitude <= 180.0:
         raise LocationError(f"longitude {longitude} is out of range (-180 to 180)")
     return latitude, longitude
+
+
+def radius_metres(text: str) -> float:
+    """An uncertainty radius in metres: a finite, non-negative number."""
+    metres = _number(text, "radius")
+    if metres < 0:
+        raise LocationError(f"radius {metres} is negative")
+    return metres
+
+
+def _lat_lon(shape: Element, srs: str) -> tuple[float, float]:
+    pos = shape.find(_tag(NS_GML, "pos"))
+    if pos is None:
+        raise LocationError(f"{_short(shape.tag)} has no gml:pos")
+    return coordinates(pos.text or "", srs in SRS_3D)
 
 
 def _srs(shape: Element) -> str:
@@ -200,10 +213,7 @@ def _geodetic(shape: Element) -> Location:
     uom = (radius.get("uom") or "").strip()
     if uom != UOM_METRE:
         raise LocationError(f"radius unit {uom[:80]!r} is not metres ({UOM_METRE})")
-    metres = _number(radius.text or "", "radius")
-    if metres < 0:
-        raise LocationError(f"radius {metres} is negative")
-    return Location("geodetic", "circle", latitude, longitude, metres)
+    return Location("geodetic", "circle", latitude, longitude, radius_metres(radius.text or ""))
 
 
 def _civic_text(address: Element, namespace: str, name: str) -> str | None:

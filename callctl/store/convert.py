@@ -86,6 +86,7 @@ def record_values(record: CallRecord) -> dict[str, Any]:
         "tariff_id": record.tariff_id,
         "location_source": record.location_source,
         "location_trusted": record.location_trusted,
+        "location_province": record.location_province,
         "location_reasons": list(record.location_reasons),
         "source": record.source,
     }
@@ -128,6 +129,7 @@ def record_from_row(row: CallRecordRow) -> CallRecord:
         tariff_id=row.tariff_id,
         location_source=row.location_source,
         location_trusted=row.location_trusted,
+        location_province=row.location_province,
         location_reasons=tuple(row.location_reasons),
         source=row.source,
     )

@@ -196,6 +196,7 @@ class CallRecordRow(Base):
     tariff_id: Mapped[str] = mapped_column(String(64))
     location_source: Mapped[str | None] = mapped_column(String(32))
     location_trusted: Mapped[bool | None] = mapped_column(Boolean)
+    location_province: Mapped[str | None] = mapped_column(String(32))
     location_reasons: Mapped[list[str]]
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -91,6 +91,19 @@ def records(db: str, line: str | None = None) -> list[CallRecord]:
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+@contextmanager
+def serving_lab_lines(work: Path, clock: str | None = PEAK) -> Iterator[Callctl]:
+    """``callctl serve`` on a new SQLite database of the lab lines in ``work`` (for fixtures
+    that keep one server for a whole module)."""
+    db = f"sqlite:///{work / 'callctl.db'}"
+    run_cli("lines", "import", str(LAB_LINES), "--db", db)
+    server = Callctl(db, clock, work).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from callctl.pbx.sipp import FarEnd, SippResult, UacCall
 from callctl.service.reconcile import CDR_FIELDS
 from callctl.store import make_engine
 from callctl.store.repository import Store
-from tests.live.conftest import CLASSIC, LAB_LINES, OFFPEAK, Callctl, run_cli, wait_for
+from tests.live.conftest import CLASSIC, OFFPEAK, Callctl, serving_lab_lines, wait_for
 
 HOST = "callctl-lab"  # dialplan/asterisk.conf systemname: the host of every call key
 DIALLED = "022345678"  # the real call of the repeated-hangup test
@@ -204,14 +204,8 @@ def socket_count(pid: int) -> int:
 def server(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[Callctl]:
     """One ``callctl serve`` for the file, on the lab lines, on a Thursday evening (R3)."""
     del lab
-    tmp = tmp_path_factory.mktemp("agi-live")
-    db = f"sqlite:///{tmp / 'callctl.db'}"
-    run_cli("lines", "import", str(LAB_LINES), "--db", db)
-    served = Callctl(db, OFFPEAK, tmp).start()
-    try:
+    with serving_lab_lines(tmp_path_factory.mktemp("agi-live"), OFFPEAK) as served:
         yield served
-    finally:
-        served.stop()
 
 
 def pid_of(server: Callctl) -> int:

@@ -18,11 +18,9 @@ from callctl.pbx.lab import Credential, Lab
 from callctl.pbx.sipp import FarEnd, SippResult, UacCall, place_call
 from tests.live.conftest import (
     CLASSIC,
-    LAB_LINES,
     PAUSED,
-    PEAK,
     Callctl,
-    run_cli,
+    serving_lab_lines,
     wait_for,
 )
 
@@ -61,12 +59,8 @@ def check_answered(result: SippResult, far: FarEnd, dialled_e164: str | None) ->
 @pytest.fixture(scope="module")
 def peak_server(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[Callctl]:
     del lab
-    tmp = tmp_path_factory.mktemp("peak")
-    db = f"sqlite:///{tmp / 'callctl.db'}"
-    run_cli("lines", "import", str(LAB_LINES), "--db", db)
-    server = Callctl(db, PEAK, tmp).start()
-    yield server
-    server.stop()
+    with serving_lab_lines(tmp_path_factory.mktemp("peak")) as server:
+        yield server
 
 
 CLASSIC_PEAK = [

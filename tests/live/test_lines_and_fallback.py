@@ -8,6 +8,7 @@ from pathlib import Path
 
 from callctl.pbx.lab import Lab
 from callctl.pbx.sipp import FarEnd, SippResult, UacCall
+from callctl.sip.message import parse_request
 from tests.live.conftest import (
     CLASSIC,
     KLIK,
@@ -18,8 +19,10 @@ from tests.live.conftest import (
     Callctl,
     records,
     run_cli,
+    wait_for,
 )
 from tests.live.test_calls import HOLD_MS, amount
+from tests.test_route_cli import INVITES
 
 # ------------------------------------------------------------------ products and bands
 
@@ -89,3 +92,21 @@ def test_callctl_down_fallback_then_reconcile(
     assert (be.source, be.group, be.target, be.billsec) == ("reconcile", "be_fixed", "carrier", 2)
     assert by_dialled["112"].target == "psap-112-brussels"
     assert "+33142685301" not in by_dialled
+
+
+def test_phone2go_emergency_with_location_and_callctl_down(
+    lab: Lab, far_ends: Callable[..., FarEnd], call: Callable[..., SippResult]
+) -> None:
+    """R9 with callctl down: the licence's own centre (its line's installation address, Liège)
+    gets the call, the caller's number and the location the app sent."""
+    liege = far_ends("psap-112-liege")
+    cdr_before = lab.cdr_file.read_text() if lab.cdr_file.exists() else ""
+    request = parse_request((INVITES / "mobile-grandplace-112.sip").read_bytes())
+    assert call(PHONE2GO_LICENCE, UacCall.from_request(request, hold_ms=300)).returncode == 0
+    assert wait_for(lambda: len(liege.invites()) == 1, 5)
+    received = liege.invites()[0]
+    assert PHONE2GO_LICENCE in received.split("\n\n", 1)[0]
+    assert "<gml:pos>50.8467 4.3525</gml:pos>" in received
+    assert wait_for(
+        lambda: "fallback:psap-112-liege" in lab.cdr_file.read_text()[len(cdr_before) :], 5
+    )

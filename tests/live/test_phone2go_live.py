@@ -30,7 +30,7 @@ def test_desktop_on_site_is_trusted_and_mobile_without_location_is_not(
     assert call(PHONE2GO_LICENCE, desktop).returncode == 0
     assert call(PHONE2GO_LICENCE, mobile).returncode == 0
     on_site, wifi = server.records()
-    # The lab's site network is 127.0.0.0/8: the desktop app calls from the site.
+    # The lab's site network is 127.0.0.0/24: the desktop app calls from the site.
     assert (on_site.target, on_site.location_source, on_site.location_trusted) == (
         "psap-112-liege", "site", True,
     )  # fmt: skip
