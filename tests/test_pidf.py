@@ -60,6 +60,7 @@ LOCATIONS: dict[str, Location] = {
     "mobile-two-refs-112.sip": GRAND_PLACE,
     "mobile-compact-forms-112.sip": GRAND_PLACE,
     "mobile-lf-line-ends-112.sip": GRAND_PLACE,
+    "mobile-no-usage-rules-112.sip": GRAND_PLACE,
 }
 
 REFUSED: dict[str, str] = {

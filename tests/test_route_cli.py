@@ -38,6 +38,7 @@ CASES = {
     "mobile-two-refs-112": ("psap-112-brussels", True, "device", "brussels"),
     "mobile-compact-forms-112": ("psap-112-brussels", True, "device", "brussels"),
     "mobile-lf-line-ends-112": ("psap-112-brussels", True, "device", "brussels"),
+    "mobile-no-usage-rules-112": ("psap-112-brussels", True, "device", "brussels"),
     "mobile-lille-112": UNTRUSTED_LIEGE,
     "mobile-foreign-mcc-112": UNTRUSTED_LIEGE,
     "mobile-wifi-112": UNTRUSTED_LIEGE,

@@ -113,6 +113,7 @@ GOOD: dict[str, Expect] = {
     "mobile-two-refs-112.sip": _mobile(geo_schemes=("https", "cid")),
     "mobile-compact-forms-112.sip": _mobile(source="192.0.2.131"),
     "mobile-lf-line-ends-112.sip": _mobile(),
+    "mobile-no-usage-rules-112.sip": _mobile(),
     "mobile-cid-missing-112.sip": _mobile(pidf=False),
     "mobile-broken-xml-112.sip": _mobile(),
     "mobile-billion-laughs-112.sip": _mobile(),
