@@ -119,7 +119,7 @@ class SseReader:
                 fields[name] = value.removeprefix(" ")
 
     async def take(self, count: int, timeout: float = IO_TIMEOUT) -> list[SseEvent]:
-        out = []
+        out: list[SseEvent] = []
         for _ in range(count):
             event = await self.next(timeout)
             assert event is not None, f"the stream ended after {out}"

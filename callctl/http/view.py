@@ -96,6 +96,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     after = resume_position(request)
     start = hub.subscribe(after)  # before any await: nothing published is missed
     sub = start.subscription
+    transport = request.transport
+    if transport is not None:  # a dropped client's handler may be stuck in a write
+        sub.on_drop = transport.abort
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

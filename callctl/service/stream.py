@@ -14,8 +14,9 @@ restarted), the subscription starts with ``reset``: the client reloads its state
 database (records are the durable part) and goes on from the current position.
 
 Publishing never waits: each subscriber has a queue of at most ``client_queue`` events;
-a subscriber that lets it fill (a slow client) is dropped at once, and its connection
-closed; it reconnects and resumes from its last id. The protocol is in docs/dashboard.md.
+a subscriber that lets it fill (a slow client) is dropped at once and its connection
+aborted (its handler may be stuck writing to a full socket); it reconnects and resumes
+from its last id. The protocol is in docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from callctl.core.records import CallRecord
@@ -61,6 +62,7 @@ class Subscription:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False  # fell ``limit`` events behind
     closed: bool = False  # the hub closed (server stopping) or the client left
+    on_drop: Callable[[], None] | None = None  # e.g. abort the connection stuck in a write
 
     def push(self, event: Event) -> bool:
         """Queue an event; False (and nothing queued) when the client is too far behind."""
@@ -134,6 +136,8 @@ class EventHub(Observer):
             sub.dropped = True
             sub.wake.set()
             self.subscribers.discard(sub)
+            if sub.on_drop is not None:
+                sub.on_drop()
         return event
 
     # ------------------------------------------------------------------ subscribing
