@@ -194,7 +194,7 @@ function svgEl(name, attrs, text) {
 function barChart(svg, buckets) {
   svg.replaceChildren();
   const width = 480, top = 8, bottom = 150, left = 4;
-  const step = (width - left) / Math.max(buckets.length, 1);
+  const step = Math.min((width - left) / Math.max(buckets.length, 1), 80);
   const maxCalls = Math.max(1, ...buckets.map((b) => b.calls));
   const maxCost = Math.max(1, ...buckets.map((b) => b.amount));
   buckets.forEach((b, i) => {
