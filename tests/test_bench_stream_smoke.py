@@ -3,26 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stream.py"
+from tests.bench_run import run_quick
 
 
 def test_bench_stream_quick_json() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", "--clients", "3", "--rate", "10"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=SCRIPT.parents[1],
-    )
-    assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
-    out = json.loads(proc.stdout)
-    assert out["mode"] == "quick"
+    out = run_quick("bench_stream.py", "--clients", "3", "--rate", "10")
     r = out["result"]
     assert r["clients"] == 3
     assert r["calls"] == 20
