@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_agi.py"
+from tests.bench_run import run_quick
 
 
 def test_bench_agi_quick_json() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=SCRIPT.parents[1],
-    )
-    assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
-    result = json.loads(proc.stdout)
-    assert result["mode"] == "quick"
+    result = run_quick("bench_agi.py")
     summary = result["summary"]
     figures = (
         "decisions_per_s_best",

@@ -18,10 +18,12 @@ from callctl.core.policy import (
     BARRED,
     CARRIER,
     INVALID,
+    REFUSALS,
     UNAVAILABLE,
     Decision,
     decide,
     max_duration,
+    refuse,
 )
 from callctl.core.rating import Usage
 from callctl.data import default_emergency_plan, default_tariff
@@ -142,12 +144,13 @@ def test_r2_r5_r7_r9_every_group_on_every_product(kind: str, product: str) -> No
         assert d.number == cls.dial  # what the classification says to send
         assert d.number is not None
         assert d.limit_seconds == value
-        assert (d.sip_code, d.reason, d.announcement, d.centres) == (None, None, None, None)
+        assert (d.sip_code, d.reason, d.refusal, d.announcement, d.centres) == (None,) * 5
     else:
         assert not d.routed
         assert d.sip_code == value
         assert (d.trunk, d.number, d.limit_seconds) == (None, None, None)
         assert d.reason
+        assert d.refusal in REFUSALS
         assert d.announcement is not None
 
 
@@ -157,6 +160,7 @@ def test_r1_invalid_is_484_with_the_classification_reason() -> None:
         d = decide(cls, line, USAGE, TARIFF, PLAN)
         assert (d.action, d.sip_code) == ("refuse", INVALID)
         assert d.reason == cls.reason == "letters are not digits ('a' in 'abc')"
+        assert d.refusal == "invalid_number"
         assert d.announcement == "cannot-complete-as-dialed"
 
 
@@ -164,6 +168,7 @@ def test_r5_077_is_refused_with_the_tariff_reason() -> None:
     d = decide(c("special_077"), CLASSIC, USAGE, TARIFF, PLAN)
     assert (d.action, d.sip_code) == ("refuse", BARRED)
     assert d.reason == "M2M numbers (077) are not a voice service"
+    assert d.refusal == "number_barred"
 
 
 @pytest.mark.parametrize(
@@ -174,6 +179,7 @@ def test_r9_phone2go_refusal_names_the_group(kind: str) -> None:
     d = decide(cls, P2G, USAGE, TARIFF, PLAN)
     assert (d.action, d.sip_code) == ("refuse", BARRED)
     assert d.reason == f"{cls.group} numbers cannot be called with phone2go"
+    assert d.refusal == "group_not_allowed"
     assert d.announcement == "ss-noservice"
 
 
@@ -231,6 +237,7 @@ def test_r7_cap_reached_refuses_all_but_emergency_and_helpline(used: int, produc
         d = decide(c(kind), line, usage, TARIFF, PLAN)
         assert (d.action, d.sip_code) == ("refuse", BARRED), kind
         assert d.reason == "fair-use cap reached: the line is paused until month end"
+        assert d.refusal == "fair_use_cap"
     for kind in ("helpline", "helpline_070"):
         d = decide(c(kind), line, usage, TARIFF, PLAN)
         assert (d.action, d.trunk, d.limit_seconds) == ("route", CARRIER, None), kind
@@ -262,6 +269,7 @@ def test_r7_paused_line_refuses_all_but_emergency_and_helpline(product: str) -> 
         d = decide(c(kind), line, USAGE, TARIFF, PLAN)
         assert (d.action, d.sip_code) == ("refuse", BARRED), kind
         assert d.reason == "the line is paused by the operator"
+        assert d.refusal == "line_paused"
     d = decide(c("helpline"), line, USAGE, TARIFF, PLAN)
     assert (d.action, d.trunk) == ("route", CARRIER)
     d = decide(c("emergency"), line, USAGE, TARIFF, PLAN)
@@ -302,6 +310,7 @@ def test_unknown_line_helpline_routed_others_refused() -> None:
         d = decide(c(kind), None, USAGE, TARIFF, PLAN)
         assert (d.action, d.sip_code) == ("refuse", BARRED), kind
         assert d.reason == "this line is not known to callctl"
+        assert d.refusal == "unknown_line"
     # R1 comes first: what cannot be dialled is 484 even from an unknown line.
     assert decide(c("invalid"), None, USAGE, TARIFF, PLAN).sip_code == INVALID
 
@@ -315,6 +324,7 @@ def test_a_line_whose_product_the_tariff_lacks_is_503_but_emergency_still_routes
         assert (d.action, d.sip_code) == ("refuse", UNAVAILABLE)
         assert d.reason is not None
         assert d.reason.startswith("the line's product cannot be used")
+        assert d.refusal == "product_unusable"
         assert decide(c("emergency"), line, USAGE, TARIFF, PLAN).routed
 
 
@@ -433,3 +443,10 @@ def test_agi_value_withhold() -> None:
 def test_agi_value_limit_is_at_least_one_second() -> None:
     d = Decision("route", c("be_fixed"), trunk=CARRIER, number="+3221234567", limit_seconds=0)
     assert d.agi_value() == "route,carrier,+3221234567,1000,,,0"
+
+
+def test_a_busy_licence_is_486_and_every_refusal_code_is_known() -> None:
+    d = decide(c("be_fixed"), P2G, USAGE, TARIFF, PLAN, device_busy=True)
+    assert (d.action, d.sip_code, d.refusal) == ("refuse", 486, "licence_busy")
+    with pytest.raises(ValueError, match="unknown refusal code"):
+        refuse(c("be_fixed"), BARRED, "because", "free text is not a code")

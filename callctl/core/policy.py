@@ -25,6 +25,13 @@ BARRED = 403
 BUSY = 486
 UNAVAILABLE = 503
 
+# Why a call is refused, as a short code from a fixed set (for counters and filters; the
+# decision's ``reason`` says it in words, with details).
+REFUSALS = (
+    "invalid_number", "unknown_line", "product_unusable", "group_not_allowed",
+    "licence_busy", "number_barred", "line_paused", "fair_use_cap",
+)  # fmt: skip
+
 # Debian's stock prompts, played before the refusal where the dialplan allows it.
 ANNOUNCEMENTS = {
     INVALID: "cannot-complete-as-dialed",
@@ -44,6 +51,7 @@ class Decision:
     limit_seconds: int | None = None  # maximum duration, None when unlimited
     sip_code: int | None = None
     reason: str | None = None
+    refusal: str | None = None  # a refusal's code: one of REFUSALS (reason is the free text)
     announcement: str | None = None
     centres: Centres | None = None  # emergency calls: the centres chosen
     location: LocationVerdict | None = None  # emergency calls: where, and trusted or not
@@ -75,8 +83,14 @@ class Decision:
         return ",".join(fields)
 
 
-def refuse(c: Classification, code: int, reason: str) -> Decision:
-    return Decision("refuse", c, sip_code=code, reason=reason, announcement=ANNOUNCEMENTS.get(code))
+def refuse(c: Classification, code: int, refusal: str, reason: str) -> Decision:
+    """Refuse with SIP ``code``; ``refusal`` is one of REFUSALS, ``reason`` the words."""
+    if refusal not in REFUSALS:
+        raise ValueError(f"unknown refusal code {refusal!r}")
+    return Decision(
+        "refuse", c, sip_code=code, reason=reason, refusal=refusal,
+        announcement=ANNOUNCEMENTS.get(code),
+    )  # fmt: skip
 
 
 def emergency_route(
@@ -139,27 +153,39 @@ def decide(
     if c.group == "emergency":
         return emergency_route(c, line, emergency, location)
     if c.group == "invalid":
-        return refuse(c, INVALID, c.reason or "the number cannot be dialled")
+        return refuse(c, INVALID, "invalid_number", c.reason or "the number cannot be dialled")
     if line is None:
         if c.group in tariff.pause_exempt_groups:  # helplines stay reachable
             return Decision("route", c, trunk=CARRIER, number=c.dial)
-        return refuse(c, BARRED, "this line is not known to callctl")
+        return refuse(c, BARRED, "unknown_line", "this line is not known to callctl")
     try:
         plan = line_plan(line, tariff)
     except TariffError as exc:
-        return refuse(c, UNAVAILABLE, f"the line's product cannot be used: {exc}")
+        return refuse(
+            c, UNAVAILABLE, "product_unusable", f"the line's product cannot be used: {exc}"
+        )
     if not plan.allows(c.group):
-        return refuse(c, BARRED, f"{c.group} numbers cannot be called with {line.product}")
+        return refuse(
+            c,
+            BARRED,
+            "group_not_allowed",
+            f"{c.group} numbers cannot be called with {line.product}",
+        )
     if device_busy and c.group not in tariff.pause_exempt_groups:
-        return refuse(c, BUSY, "the licence is in a call on another device")
+        return refuse(c, BUSY, "licence_busy", "the licence is in a call on another device")
     price = tariff.third_party.get(c.price_key or "")
     if price is not None and price.refused is not None:
-        return refuse(c, BARRED, price.refused)
+        return refuse(c, BARRED, "number_barred", price.refused)
     if c.group not in tariff.pause_exempt_groups:
         if line.paused:
-            return refuse(c, BARRED, "the line is paused by the operator")
+            return refuse(c, BARRED, "line_paused", "the line is paused by the operator")
         if usage.fair_use_seconds >= tariff.fair_use_seconds:
-            return refuse(c, BARRED, "fair-use cap reached: the line is paused until month end")
+            return refuse(
+                c,
+                BARRED,
+                "fair_use_cap",
+                "fair-use cap reached: the line is paused until month end",
+            )
     return Decision(
         "route", c, trunk=CARRIER, number=c.dial, limit_seconds=max_duration(c, plan, usage, tariff)
     )

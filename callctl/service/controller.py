@@ -16,8 +16,9 @@ import base64
 import binascii
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -29,12 +30,13 @@ from callctl.core.lines import Line
 from callctl.core.location import DeviceContext, assess_location
 from callctl.core.policy import Decision, decide, emergency_route, line_plan
 from callctl.core.rating import Rater
-from callctl.core.records import CallKey
+from callctl.core.records import CallKey, CallRecord
 from callctl.core.settlement import CallEnd, Settlement, base_record, refusal_record
 from callctl.core.tariff import Plan, Tariff, TariffError
 from callctl.data.geo import default_provinces
 from callctl.service.clock import Clock
 from callctl.service.line_cache import LineCache
+from callctl.service.observer import ActiveCall, Observer
 from callctl.service.record_queue import RecordQueue
 from callctl.sip.context import pbx_device_context, request_from_headers
 from callctl.sip.message import SipParseError, device_id
@@ -124,21 +126,11 @@ def _decimal(value: str) -> Decimal:
     return amount if amount.is_finite() and amount > 0 else Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class ActiveCall:
-    """A routed call in progress, as decided."""
-
-    key: CallKey
-    line: str
-    dialled: str
-    decision: Decision
-    decided_at: datetime
-    endpoint: str = ""  # the SIP account that called (a Phone2Go licence, a line)
-    device: str | None = None  # the device identity, when the request carried one
+__all__ = ["ActiveCall", "BadRequest", "Controller"]
 
 
 class Controller:
-    """Decides and records calls for the FastAGI server."""
+    """Decides and records calls for the FastAGI server; tells ``observer`` as it goes."""
 
     def __init__(
         self,
@@ -146,6 +138,7 @@ class Controller:
         tariff: Tariff,
         emergency: EmergencyPlan,
         clock: Clock | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
         self.tariff = tariff
@@ -156,7 +149,8 @@ class Controller:
         self.active: dict[CallKey, ActiveCall] = {}
         self.provinces = default_provinces()
         self.lines = LineCache(store)
-        self.records = RecordQueue(store)
+        self.observer = observer or Observer()
+        self.records = RecordQueue(store, on_written=self._batch_written)
         self._settling: set[asyncio.Task[object]] = set()
         self._default_plan = tariff.plan(next(iter(tariff.products)))
 
@@ -189,11 +183,13 @@ class Controller:
 
     async def route(self, session: AgiSession) -> None:
         env = session.env
+        started = time.perf_counter()
         now = self.clock.now()
         try:
             args = parse_args(env, ROUTE_ARGS)
         except BadRequest as exc:
             log.warning("route request with bad arguments: %s", exc)
+            self.observer.bad_request("route")
             return  # no answer: the dialplan falls back
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
         c = self.classifier(args["dialled"])
@@ -212,11 +208,12 @@ class Controller:
         if session.hungup:  # HANGUP came while deciding: the dialplan will not dial
             await self._cancelled(key, args, decision, now)
             return
+        call = ActiveCall(
+            key, args["line"], args["dialled"], decision, now,
+            endpoint=args["endpoint"], device=device_of(args),
+        )  # fmt: skip
         if decision.routed:
-            self.active[key] = ActiveCall(
-                key, args["line"], args["dialled"], decision, now,
-                endpoint=args["endpoint"], device=device_of(args),
-            )  # fmt: skip
+            self.active[key] = call
         else:
             self.records.put(
                 refusal_record(
@@ -224,6 +221,7 @@ class Controller:
                     period=self.rater.period_of(now),
                 )
             )  # fmt: skip
+        self.observer.decided(call, time.perf_counter() - started)
 
     async def _emergency(self, c: Classification, args: dict[str, str]) -> Decision:
         """Never refused, never waits long on the database (R9)."""
@@ -254,6 +252,7 @@ class Controller:
         self, key: CallKey, args: dict[str, str], decision: Decision, now: datetime
     ) -> None:
         """The caller hung up while callctl decided (a CANCEL during the AGI)."""
+        self.observer.cancelled(ActiveCall(key, args["line"], args["dialled"], decision, now))
         record = replace(
             base_record(key, args["line"], args["dialled"], decision, now),
             disposition="NO ANSWER",
@@ -270,6 +269,7 @@ class Controller:
             args = parse_args(env, HANGUP_ARGS)
         except BadRequest as exc:  # rate what this process decided; reconcile does the rest
             log.warning("hangup request with bad arguments: %s", exc)
+            self.observer.bad_request("hangup")
             raw = list(env.args) + [""] * len(HANGUP_ARGS)
             args = {**dict(zip(HANGUP_ARGS, raw, strict=False)), "dialled": ""}
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
@@ -277,6 +277,7 @@ class Controller:
             log.warning("hangup of %s/%s: unknown call, nothing to rate", key.host, key.call_id)
             return
         active = self.active.pop(key, None) or self._rebuild(key, args)
+        self.observer.ended(active)
         ended = _epoch(args["ended"]) or datetime.now(UTC)
         duration = _decimal(args["answered_ms"]) / 1000
         answered = ended - timedelta(seconds=float(duration)) if duration > 0 else None
@@ -292,9 +293,7 @@ class Controller:
         )
         # The record must be written even if this request misses its deadline (R10): the
         # settlement runs as its own task, which the deadline's cancellation does not reach.
-        task = asyncio.ensure_future(
-            self.store.settle(key, active.line, settlement.period, settlement)
-        )
+        task = asyncio.ensure_future(self._settle(key, active.line, settlement))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
         _, written = await asyncio.shield(task)
@@ -303,6 +302,18 @@ class Controller:
             log.info("hangup of %s/%s already recorded: nothing drawn", key.host, key.call_id)
         with contextlib.suppress(AgiError):  # a gone channel: the record is committed anyway
             await session.set_variable("CALLCTL_RECORDED", "1")
+
+    async def _settle(
+        self, key: CallKey, line: str, settlement: Settlement
+    ) -> tuple[CallRecord, bool]:
+        started = time.perf_counter()
+        record, written = await self.store.settle(key, line, settlement.period, settlement)
+        if written:
+            self.observer.recorded([record], time.perf_counter() - started, "settle")
+        return record, written
+
+    def _batch_written(self, records: Sequence[CallRecord], seconds: float) -> None:
+        self.observer.recorded(records, seconds, "batch")
 
     def _device_busy(self, endpoint: str, device: str | None) -> bool:
         """R9: the licence is in a call on another device."""

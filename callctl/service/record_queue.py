@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable, Sequence
 
 from callctl.core.records import CallRecord
 from callctl.store.repository import Store
@@ -22,10 +24,20 @@ MAX_BATCH = 500
 LINGER = 0.05  # seconds
 RETRY_DELAY = 1.0
 
+Written = Callable[[Sequence[CallRecord], float], None]
+"""Told of each committed batch and the seconds its transaction took."""
+
 
 class RecordQueue:
-    def __init__(self, store: Store, linger: float = LINGER, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        linger: float = LINGER,
+        max_batch: int = MAX_BATCH,
+        on_written: Written | None = None,
+    ) -> None:
         self.store = store
+        self.on_written = on_written
         self.linger = linger
         self.max_batch = max_batch
         self._pending: list[CallRecord] = []
@@ -49,12 +61,16 @@ class RecordQueue:
                 self._pending[: self.max_batch],
                 self._pending[self.max_batch :],
             )
+            started = time.perf_counter()
             try:
                 self.written += await self.store.add_records(batch)
             except Exception:  # the database is down: keep them and try again
                 log.exception("writing %d records failed; retrying", len(batch))
                 self._pending[:0] = batch
                 await asyncio.sleep(RETRY_DELAY)
+                continue
+            if self.on_written is not None:
+                self.on_written(batch, time.perf_counter() - started)
 
     async def close(self) -> None:
         """Write everything still queued."""

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from callctl.agi.server import FastAgiServer
 from callctl.data import default_emergency_plan, default_tariff, read_tariff
 from callctl.http.app import make_app
+from callctl.http.view import add_view
 from callctl.service.clock import Clock
 from callctl.service.config import Settings
 from callctl.service.controller import Controller
+from callctl.service.metrics import Metrics
+from callctl.service.observer import Observers
+from callctl.service.stream import EventHub
 from callctl.store.db import make_engine
 from callctl.store.migrate import migrate
 from callctl.store.repository import Store
@@ -21,15 +28,32 @@ from callctl.store.repository import Store
 log = logging.getLogger("callctl.serve")
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then close everything cleanly."""
+@dataclass(frozen=True, slots=True)
+class Service:
+    """The parts of a running ``callctl serve``."""
+
+    controller: Controller
+    agi: FastAgiServer
+    hub: EventHub
+    metrics: Metrics
+    http_port: int  # the bound port (the ephemeral one when started with port 0)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Service]:
+    """Start everything (database migrated, FastAGI, HTTP), yield it, then close it all."""
     tariff = default_tariff() if settings.tariff is None else read_tariff(settings.tariff)
     start = settings.clock_start()
     clock = Clock.starting_at(start) if start else Clock()
     engine = make_engine(settings.db)
     try:
         await migrate(engine)
-        controller = Controller(Store(engine), tariff, default_emergency_plan(), clock)
+        hub = EventHub()
+        metrics = Metrics()
+        observer = Observers(metrics, hub)
+        controller = Controller(
+            Store(engine), tariff, default_emergency_plan(), clock, observer=observer
+        )
         agi = FastAgiServer(
             controller.handle,
             host=settings.agi_host,
@@ -38,27 +62,42 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             max_sessions=settings.max_sessions,
             on_deadline=controller.safe_answer,
         )
-        runner = web.AppRunner(make_app(controller, agi), access_log=None)
+        metrics.watch(
+            lambda: len(controller.active),
+            lambda: agi.counters,
+            stream_clients=lambda: len(hub.subscribers),
+            stream_dropped=lambda: hub.dropped,
+        )
+        app = make_app(controller, agi)
+        add_view(app, controller, hub, metrics)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         await agi.start()
         try:
             site = web.TCPSite(runner, settings.http_host, settings.http_port)
             await site.start()
-            stop = stop or asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            http_port = int(runner.addresses[0][1])
             log.info(
                 "callctl serving: FastAGI %s:%d, HTTP %s:%d, database %s, tariff %s%s",
-                settings.agi_host, agi.port, settings.http_host, settings.http_port,
+                settings.agi_host, agi.port, settings.http_host, http_port,
                 engine.url.render_as_string(hide_password=True), tariff.id,
                 f", test clock from {start.isoformat()}" if start else "",
             )  # fmt: skip
-            await stop.wait()
-            log.info("callctl stopping")
+            yield Service(controller, agi, hub, metrics, http_port)
         finally:
             await agi.close()
             await controller.drain()
             await runner.cleanup()
     finally:
         await engine.dispose()
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then close everything cleanly."""
+    async with running(settings):
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("callctl stopping")
