@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -24,6 +24,7 @@ from callctl.core.tariff import Tariff
 from callctl.data import default_tariff, read_tariff
 from callctl.store.db import DEFAULT_URL, make_engine
 from callctl.store.lines_yaml import LinesFileError, parse_lines_yaml
+from callctl.store.lines_yaml import line_mapping as line_json
 from callctl.store.migrate import migrate
 from callctl.store.repository import Store
 
@@ -108,22 +109,6 @@ def cmd_lines_list(args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write(f"no lines in {_shown(url)}\n")
     return 0
-
-
-def line_json(line: Line) -> dict[str, Any]:
-    """A line as in the lines file (docs/lines.md)."""
-    address = line.install_address
-    return {
-        "number": line.number,
-        "product": line.product,
-        "options": list(line.options),
-        "install_address": None
-        if address is None
-        else {"street": address.street, "postal_code": address.postal_code, "city": address.city},
-        "site_networks": list(line.site_networks),
-        "licences": list(line.licences),
-        "paused": line.paused,
-    }
 
 
 def _row(line: Line) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import Row
+
 from callctl.core.lines import Address, Line
 from callctl.core.rating import Usage
 from callctl.core.records import CallKey, CallRecord
@@ -96,8 +98,8 @@ def record_to_row(record: CallRecord) -> CallRecordRow:
     return CallRecordRow(**record_values(record))
 
 
-def record_from_row(row: CallRecordRow) -> CallRecord:
-    """The core record of a ``call_records`` row (times aware UTC, money Decimal)."""
+def record_from_row(row: CallRecordRow | Row[Any]) -> CallRecord:
+    """The core record of a ``call_records`` row, ORM or Core (times aware UTC, money Decimal)."""
     return CallRecord(
         key=CallKey(row.host, row.call_id),
         line=row.line,
