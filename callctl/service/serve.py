@@ -38,7 +38,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             max_sessions=settings.max_sessions,
             on_deadline=controller.safe_answer,
         )
-        runner = web.AppRunner(make_app(controller, agi), access_log=None)
+        app = make_app(controller, agi, open_loopback=settings.http_open_loopback)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await agi.start()
         try:

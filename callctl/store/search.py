@@ -10,7 +10,7 @@ batches from a server-side cursor (``yield_per``), so an export holds one batch 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,7 +88,7 @@ class RecordSearch:
 
     async def stream(
         self, where: RecordFilter, batch: int = STREAM_BATCH
-    ) -> AsyncIterator[list[CallRecord]]:
+    ) -> AsyncGenerator[list[CallRecord], None]:
         """Every selected record, oldest first, in lists of at most ``batch``."""
         stmt = _select(where, False).execution_options(yield_per=batch)
         async with self.engine.connect() as conn:
