@@ -70,9 +70,14 @@ class Signature:
 
 @dataclass(slots=True)
 class Api:
-    """The routes registered on an app, to build its OpenAPI document."""
+    """The routes registered on an app, and their OpenAPI document once built."""
 
     routes: list[Route] = field(default_factory=list)
+    document: str | None = None  # JSON text, built at the first request for it
+
+    def add(self, route: Route) -> None:
+        self.routes.append(route)
+        self.document = None
 
 
 API = web.AppKey("api", Api)
@@ -175,7 +180,7 @@ def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
         app.router.add_route(
             route.method, route.path, _endpoint(route, Signature.of(route.handler))
         )
-        app[API].routes.append(route)
+        app[API].add(route)
 
 
 # ------------------------------------------------------------------------- OpenAPI

@@ -11,15 +11,14 @@ from callctl.api.routing import API, add_routes, openapi
 
 ROUTES = (*lines.ROUTES, *calls.ROUTES, *records.ROUTES, *billing.ROUTES, *quote.ROUTES)
 OPENAPI_PATH = "/v1/openapi.json"
-_DOCUMENT = web.AppKey("openapi_document", str)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    """The OpenAPI 3.1 document of every route registered so far (any valid token)."""
-    app = request.app
-    if _DOCUMENT not in app:  # built once, at the first request, when the app is frozen
-        app[_DOCUMENT] = json.dumps(openapi(app[API].routes), ensure_ascii=False)
-    return web.Response(text=app[_DOCUMENT], content_type="application/json")
+    """The OpenAPI 3.1 document of every route of the app (any valid token may read it)."""
+    api = request.app[API]
+    if api.document is None:  # built once, at the first request: every feature has added
+        api.document = json.dumps(openapi(api.routes), ensure_ascii=False)
+    return web.Response(text=api.document, content_type="application/json")
 
 
 def add_api(app: web.Application) -> None:
