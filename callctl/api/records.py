@@ -21,10 +21,10 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,12 +44,13 @@ Group = Literal[
 Disposition = Literal["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "REFUSED"]
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
 RATE_COLUMNS = ("answered_at", "billsec", "dialled")  # callctl rate's calls CSV
 CSV_COLUMNS = (
     *RATE_COLUMNS,
     "host",
     "call_id",
-    *(f.name for f in dataclasses.fields(CallRecord) if f.name not in {"key", *RATE_COLUMNS}),
+    *(name for name in _FIELDS if name not in {"key", *RATE_COLUMNS}),
 )
 
 
@@ -123,7 +124,7 @@ class RecordPage(BaseModel):
 
 
 def record_out(record: CallRecord) -> RecordOut:
-    values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    values = {name: getattr(record, name) for name in _FIELDS}
     key = values.pop("key")
     return RecordOut.model_validate({**values, "host": key.host, "call_id": key.call_id})
 
@@ -166,25 +167,28 @@ async def search_records(request: web.Request, *, query: RecordQuery) -> RecordP
     )
 
 
-def csv_cell(value: object) -> str:
-    """A record field as CSV text: times local with offset, money with 4 decimals."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(LOCAL).isoformat()
-    if isinstance(value, Decimal):
-        return money_text(value)
-    if isinstance(value, tuple):
-        return "; ".join(value)
+def _text(value: object) -> str:
     return str(value)
 
 
+_CELL: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _: "",
+    str: _text,
+    int: _text,
+    bool: lambda b: "true" if b else "false",
+    datetime: lambda t: t.astimezone(LOCAL).isoformat(),
+    Decimal: money_text,
+    tuple: "; ".join,
+}
+def csv_cell(value: object) -> str:
+    """A record field as CSV text: times local with offset, money with 4 decimals."""
+    return _CELL.get(type(value), _text)(value)
+
+
 def csv_row(record: CallRecord) -> list[str]:
-    cells = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    cells = {name: getattr(record, name) for name in _FIELDS}
     key = cells.pop("key")
-    cells.update(host=key.host, call_id=key.call_id)
+    cells["host"], cells["call_id"] = key.host, key.call_id
     return [csv_cell(cells[name]) for name in CSV_COLUMNS]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callctl.core.records import CallRecord
-from callctl.store.convert import record_from_row
+from callctl.store.convert import record_from_columns
 from callctl.store.models import CallRecordRow
 
 RECORDS = CallRecordRow.__table__
@@ -82,7 +82,7 @@ class RecordSearch:
         rows = rows[:limit]
         last = rows[-1] if more else None
         return Page(
-            [record_from_row(r) for r in rows],
+            [record_from_columns(r._asdict()) for r in rows],
             Position(last.decided_at, last.id) if last is not None else None,
         )
 
@@ -95,7 +95,7 @@ class RecordSearch:
             result = await conn.stream(stmt)
             try:
                 async for rows in result.partitions():
-                    yield [record_from_row(r) for r in rows]
+                    yield [record_from_columns(r._asdict()) for r in rows]
             finally:
                 await result.close()
 
