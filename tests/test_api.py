@@ -28,7 +28,7 @@ from callctl.core.tariff import GROUPS
 from callctl.data import default_tariff
 from callctl.http.app import FEATURES
 from callctl.http.auth import _loopback
-from callctl.http.errors import SERVER_ERRORS
+from callctl.http.errors import ERROR_CODES, SERVER_ERRORS
 from callctl.service.controller import ActiveCall
 from tests.api_support import (
     CLASSIC,
@@ -619,3 +619,9 @@ def test_bad_quote_parameters_are_4xx(
 
 def test_the_classifier_of_the_quote_is_the_core_one(classify: Classifier) -> None:
     assert classify("0903/12.34.5").group == "premium"  # the number the quote test prices
+
+
+def test_docs_api_md_lists_every_error_code_with_its_status() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text("utf-8")
+    for code, (status, _) in ERROR_CODES.items():
+        assert f"| {status} | `{code}` |" in doc, code

@@ -180,6 +180,8 @@ _CELL: dict[type, Callable[[Any], str]] = {
     Decimal: money_text,
     tuple: "; ".join,
 }
+
+
 def csv_cell(value: object) -> str:
     """A record field as CSV text: times local with offset, money with 4 decimals."""
     return _CELL.get(type(value), _text)(value)
