@@ -30,7 +30,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from callctl.pbx.rss import rss, sampled_rss
 from callctl.pbx.serve_process import ServeProcess, free_port
 from callctl.store import make_engine, migrate
 from callctl.store.bulk import load_records, sample_records
@@ -80,13 +80,6 @@ async def _fill(url: str, count: int) -> tuple[float, str]:
         await engine.dispose()
 
 
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 async def _walk(
     session: aiohttp.ClientSession, base: str, params: dict[str, str]
 ) -> dict[str, float]:
@@ -109,35 +102,21 @@ async def _walk(
 
 
 async def _export(session: aiohttp.ClientSession, base: str, pid: int) -> dict[str, float]:
-    samples: list[int] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            samples.append(_rss(pid))
-            time.sleep(0.02)
-
-    baseline = _rss(pid)
-    peak = baseline
-    sampler = threading.Thread(target=sample)
-    sampler.start()
+    baseline = rss(pid)
     rows = size = 0
     began = time.perf_counter()
-    try:
+    with sampled_rss(pid, 0.02) as samples:
         async with session.get(f"{base}/v1/records.csv") as response:
             response.raise_for_status()
             async for chunk in response.content.iter_chunked(CHUNK):
                 rows += chunk.count(b"\n")
                 size += len(chunk)
-    finally:
-        done.set()
-        sampler.join()
     elapsed = time.perf_counter() - began
     records = rows - 1  # the header
     return {"records": records, "bytes": size, "seconds": elapsed,
             "records_per_s": records / elapsed, "mib_per_s": size / 2**20 / elapsed,
             "server_rss_before_mib": baseline / 2**20,
-            "server_rss_growth_mib": (max(samples, default=peak) - baseline) / 2**20}  # fmt: skip
+            "server_rss_growth_mib": (max(samples) - baseline) / 2**20}  # fmt: skip
 
 
 async def _measure(server: ServeProcess, token: str, page_size: int) -> dict[str, Any]:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from callctl.pbx.rss import rss, sampled_rss
 from callctl.pbx.serve_process import ServeProcess, free_port
 from callctl.store import make_engine
 from callctl.store.bulk import load_records, sample_records
@@ -34,33 +31,6 @@ async def _fill(url: str) -> str:
         return secret
     finally:
         await engine.dispose()
-
-
-def _rss(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field} for {pid}")
-
-
-@contextmanager
-def sampled(pid: int) -> Iterator[list[int]]:
-    """The process's resident memory every 10 ms while the block runs."""
-    samples: list[int] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            samples.append(_rss(pid))
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        yield samples
-    finally:
-        done.set()
-        thread.join()
 
 
 def _get(server: ServeProcess, token: str, path: str, **params: str) -> urllib.request.Request:
@@ -94,10 +64,10 @@ def test_100k_records_page_by_page_and_exported_in_bounded_memory(db: str, tmp_p
 
         with urllib.request.urlopen(_get(server, token, "/v1/records.csv", line=LINES[0])) as r:
             r.read()  # a first, smaller export: what stays allocated after warming up
-        baseline = _rss(server.pid)
+        baseline = rss(server.pid)
         rows = size = 0
         with (
-            sampled(server.pid) as samples,
+            sampled_rss(server.pid) as samples,
             urllib.request.urlopen(_get(server, token, "/v1/records.csv")) as response,
         ):
             assert response.headers["Content-Type"].startswith("text/csv")

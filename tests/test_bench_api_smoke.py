@@ -3,28 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
+from tests.bench_support import run_benchmark
 from tests.databases import ensure_server
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_api.py"
 
 
 def test_bench_api_quick_json() -> None:
     ensure_server()
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", "--page-size", "300"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=SCRIPT.parents[1],
-    )
-    assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
-    result = json.loads(proc.stdout)
+    result = run_benchmark("bench_api.py", "--quick", "--json", "--page-size", "300")
     assert result["mode"] == "quick"
     assert result["ok"] is True
     assert result["search_all"]["records"] == result["count"] == 2000

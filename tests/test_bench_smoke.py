@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
+from tests.bench_support import run_benchmark
 
 
 def test_bench_core_quick_json() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=SCRIPT.parents[1],
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = run_benchmark("bench_core.py", "--quick", "--json")
     assert result["mode"] == "quick"
     for name in ("repeated", "distinct", "rating"):
         figure = result["figures"][name]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.lines import not_found
 from callctl.api.routing import Route
-from callctl.api.types import InTime, LocalTime, Money, Number
+from callctl.api.types import InTime, LocalTime, Number, Rated
 from callctl.core.policy import decide, line_plan
 from callctl.core.rating import Call
 from callctl.core.tariff import TariffError
@@ -56,18 +56,10 @@ class DecisionOut(BaseModel):
     limit_seconds: int | None = Field(description="maximum duration (R5, R7)")
 
 
-class PriceOut(BaseModel):
+class PriceOut(Rated):
     """R3-R8: the call rated against the line's counters of its period."""
 
     period: str
-    peak_seconds: int
-    offpeak_seconds: int
-    bundle_seconds: int
-    fair_use_seconds: int
-    charged_seconds: int
-    setup_fee: Money
-    per_call_fee: Money
-    amount: Money = Field(description="euros excl. VAT, 4 decimals")
     refused: str | None = Field(description="the call would not be connected: why")
     cut_off: bool = Field(description="a premium call charged up to the cut-off (R5)")
     over_fair_use: bool

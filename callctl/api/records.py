@@ -30,7 +30,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.routing import Route
-from callctl.api.types import LOCAL, InTime, LocalTime, Money, Number, Period
+from callctl.api.types import LOCAL, InTime, LocalTime, Number, Period, Rated
 from callctl.core.money import money_text
 from callctl.core.records import CallRecord
 from callctl.http.errors import STREAMING, ApiError
@@ -81,7 +81,7 @@ class RecordQuery(RecordSelection):
     order: Literal["asc", "desc"] = Field("asc", description="by decision time")
 
 
-class RecordOut(BaseModel):
+class RecordOut(Rated):
     """One call attempt (R10). Money in euros excl. VAT, times in Europe/Brussels."""
 
     host: str
@@ -103,14 +103,6 @@ class RecordOut(BaseModel):
     disposition: str
     hangup_cause: int | None
     period: str | None
-    peak_seconds: int
-    offpeak_seconds: int
-    bundle_seconds: int
-    fair_use_seconds: int
-    charged_seconds: int
-    setup_fee: Money
-    per_call_fee: Money
-    amount: Money
     tariff_id: str
     location_source: str | None
     location_trusted: bool | None

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BaseModel,
     BeforeValidator,
     Field,
     PlainSerializer,
@@ -96,3 +97,16 @@ Period = Annotated[
     str,
     Field(pattern=PERIOD_PATTERN, description="a billing month YYYY-MM (R6)", examples=["2026-03"]),
 ]
+
+
+class Rated(BaseModel):
+    """What rating a call gives (R3-R8), in a record (R10) or a quote."""
+
+    peak_seconds: int
+    offpeak_seconds: int
+    bundle_seconds: int = Field(description="drawn from the zone bundle (R6)")
+    fair_use_seconds: int = Field(description="given free by an allowance (R7)")
+    charged_seconds: int
+    setup_fee: Money
+    per_call_fee: Money
+    amount: Money = Field(description="euros excl. VAT, 4 decimals (R8)")
