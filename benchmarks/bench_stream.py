@@ -76,7 +76,8 @@ QUICK = Sizes(clients=5, rate=20.0, duration=2.0)
 class SseClient(asyncio.Protocol):
     """One stream client: splits frames, keeps every id and each event's delivery latency."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str) -> None:
+        self.token = token
         self.buf = bytearray()
         self.headers_done = False
         self.start: int | None = None  # the hello's position
@@ -89,7 +90,9 @@ class SseClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        transport.write(b"GET /v1/stream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        transport.write(
+            f"GET /v1/stream?token={self.token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        )
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
@@ -156,9 +159,9 @@ class Result:
     errors: list[str] = field(default_factory=list)
 
 
-async def connect(port: int) -> SseClient:
+async def connect(port: int, token: str) -> SseClient:
     loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(SseClient, "127.0.0.1", port)
+    _, client = await loop.create_connection(lambda: SseClient(token), "127.0.0.1", port)
     await asyncio.wait_for(client.hello, 10)
     return client
 
@@ -202,9 +205,10 @@ async def produce(sizes: Sizes, server: Server, result: Result) -> list[float]:
     return latencies
 
 
-def final_position(port: int) -> int:
+def final_position(port: int, token: str) -> int:
     """The stream's position now: the id of a fresh connection's hello."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/stream", timeout=10) as resp:
+    url = f"http://127.0.0.1:{port}/v1/stream?token={token}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
         while line := resp.readline():
             if line.startswith(b"id: "):
                 return int(line[4:])
@@ -222,14 +226,15 @@ def dropped_metric(port: int) -> float:
 async def run(sizes: Sizes, server: Server) -> Result:
     result = Result(sizes.clients, sizes.rate, sizes.duration)
     port = server.http_port
-    clients = [await connect(port) for _ in range(sizes.clients)]
+    token = await asyncio.to_thread(server.create_token)
+    clients = [await connect(port, token) for _ in range(sizes.clients)]
     cpu0, own0 = process_cpu(server.pid), time.process_time()
     t0 = time.perf_counter()
     route_latencies = await produce(sizes, server, result)
     await asyncio.sleep(SETTLE)
     result.production_s = time.perf_counter() - t0
     cpu1, own1 = process_cpu(server.pid), time.process_time()
-    end = await asyncio.to_thread(final_position, port)
+    end = await asyncio.to_thread(final_position, port, token)
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while time.monotonic() < deadline and any(
         not c.closed and (c.ids[-1] if c.ids else c.start) != end for c in clients

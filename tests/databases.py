@@ -111,7 +111,9 @@ async def _empty_tables(url: str) -> None:
     engine = make_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("TRUNCATE lines, usage, call_records RESTART IDENTITY"))
+            await conn.execute(
+                text("TRUNCATE lines, usage, call_records, api_tokens RESTART IDENTITY")
+            )
     finally:
         await engine.dispose()
 

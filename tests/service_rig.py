@@ -21,12 +21,14 @@ from callctl.service.serve import Service, running
 from callctl.store import make_engine, migrate
 from callctl.store.lines_yaml import parse_lines_yaml
 from callctl.store.repository import Store
+from callctl.store.tokens import TokenStore
 from tests.live.test_agi_live import env_block, hangup_args, route_args
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_LINES = ROOT / "dialplan" / "lab-lines.yaml"
 PEAK = "2026-11-26T10:00:00+01:00"
 IO_TIMEOUT = 5.0
+PORT_TOKENS: dict[int, str] = {}  # HTTP port of a running service → its read token
 
 
 @asynccontextmanager
@@ -38,11 +40,23 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     try:
         lines = parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff())
         await Store(engine).upsert_lines(lines)
+        _, token = await TokenStore(engine).create("read", "service rig")
     finally:
         await engine.dispose()
     settings = Settings(db=url, agi_port=0, http_port=0, clock=PEAK)
     async with running(settings) as svc:
+        PORT_TOKENS[svc.http_port] = token
         yield svc
+
+
+def token_of(svc: Service) -> str:
+    """The read token :func:`service` made for ``svc``."""
+    return PORT_TOKENS[svc.http_port]
+
+
+def session(svc: Service) -> aiohttp.ClientSession:
+    """An HTTP client of ``svc`` that sends its read token."""
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {token_of(svc)}"})
 
 
 async def agi_request(port: int, env: bytes) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bench_run import run_quick
+from tests.bench_support import run_quick
 
 
 def test_bench_agi_quick_json() -> None:

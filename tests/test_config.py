@@ -51,6 +51,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "CALLCTL_TARIFF": "/etc/callctl/tariff.toml",
         "CALLCTL_CLOCK": "2026-11-26T10:00:00+01:00",
         "CALLCTL_LOG_LEVEL": "DEBUG",
+        "CALLCTL_HTTP_OPEN_LOOPBACK": "false",
     }
     assert {f"CALLCTL_{f.name.upper()}" for f in fields(Settings)} == set(env)
     s = load_settings(env=env)
@@ -65,6 +66,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         tariff="/etc/callctl/tariff.toml",
         clock="2026-11-26T10:00:00+01:00",
         log_level="DEBUG",
+        http_open_loopback=False,
     )
     assert s.clock_start() == datetime(2026, 11, 26, 10, tzinfo=timezone(timedelta(hours=1)))
 
@@ -138,9 +140,22 @@ def test_bad_number_in_the_environment(env: dict[str, str], name: str) -> None:
         load_settings(env=env)
 
 
+def test_open_loopback_is_a_yes_or_no_setting(tmp_path: Path) -> None:
+    """The HTTP server's token-free loopback paths are on unless turned off."""
+    assert load_settings(env={}).http_open_loopback is True
+    off = write(tmp_path, "[callctl]\nhttp_open_loopback = false\n")
+    assert load_settings(off, env={}).http_open_loopback is False
+    for text, value in (("no", False), ("0", False), ("TRUE", True), ("yes", True)):
+        env = {"CALLCTL_HTTP_OPEN_LOOPBACK": text}
+        assert load_settings(env=env).http_open_loopback is value
+    with pytest.raises(ConfigError, match="setting http_open_loopback:"):
+        load_settings(env={"CALLCTL_HTTP_OPEN_LOOPBACK": "maybe"})
+
+
 @pytest.mark.parametrize(
     ("line", "name"),
     [
+        ("http_open_loopback = 1", "http_open_loopback"),  # a number is not true/false
         ('agi_port = "x"', "agi_port"),
         ("agi_port = 4573.9", "agi_port"),  # not silently truncated to 4573
         ("http_port = true", "http_port"),  # a bool is not a number

@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from callctl.core.records import CallKey, CallRecord
-from callctl.http.view import AUTHORIZE, protected, request_token
 from callctl.service.dashboard import day_bounds, summarise
-from tests.service_rig import call, route, service
+from tests.service_rig import call, route, service, session, token_of
 
 CLASSIC = "+3222000001"
 
@@ -29,7 +26,7 @@ async def get_json(http: aiohttp.ClientSession, port: int, path: str) -> Any:
 
 def test_summary_and_lines_after_real_calls(tmp_path: Path) -> None:
     async def main() -> None:
-        async with service(tmp_path) as svc, aiohttp.ClientSession() as http:
+        async with service(tmp_path) as svc, session(svc) as http:
             agi, port = svc.agi.port, svc.http_port
             empty = await get_json(http, port, "/v1/dashboard/summary")
             assert empty["day"] == "2026-11-26"  # the test clock's day, Europe/Brussels
@@ -110,27 +107,33 @@ def test_summary_hours_are_local_across_a_dst_change() -> None:
     assert len(s["refusals"]) == 1
 
 
-def test_the_authorization_seam_takes_a_bearer_header_or_a_token_parameter() -> None:
+def test_the_page_is_open_its_data_needs_a_token_and_the_stream_takes_it_as_a_parameter(
+    tmp_path: Path,
+) -> None:
+    """The page and its files carry no data; the dashboard's JSON needs a read token in the
+    header; only the stream (EventSource cannot set headers) also takes ``?token=``."""
+
     async def main() -> None:
-        seen: list[str | None] = []
-
-        async def authorize(request: web.Request, token: str | None) -> bool:
-            del request
-            seen.append(token)
-            return token == "s3cret"
-
-        async def hello(request: web.Request) -> web.Response:
-            return web.json_response({"token": request_token(request)})
-
-        app = web.Application()
-        app[AUTHORIZE] = authorize
-        app.router.add_get("/v1/x", protected(hello))
-        async with TestClient(TestServer(app)) as client:
-            assert (await client.get("/v1/x")).status == 401
-            assert (await client.get("/v1/x", params={"token": "nope"})).status == 401
-            ok = await client.get("/v1/x", headers={"Authorization": "Bearer s3cret"})
-            assert (ok.status, await ok.json()) == (200, {"token": "s3cret"})
-            assert (await client.get("/v1/x", params={"token": "s3cret"})).status == 200
-        assert seen == [None, "nope", "s3cret", "s3cret"]
+        async with service(tmp_path) as svc, aiohttp.ClientSession() as anon:
+            base, token = f"http://127.0.0.1:{svc.http_port}", token_of(svc)
+            for path in ("/", "/static/dashboard.js"):
+                async with anon.get(base + path) as resp:
+                    assert resp.status == 200, path
+            async with anon.get(base + "/v1/dashboard/summary") as resp:
+                assert resp.status == 401
+                assert (await resp.json())["error"]["code"] == "unauthorized"
+            params = {"token": token}
+            async with anon.get(base + "/v1/dashboard/summary", params=params) as resp:
+                assert resp.status == 401  # not in the query, except for the stream
+            auth = {"Authorization": f"Bearer {token}"}
+            async with anon.get(base + "/v1/dashboard/summary", headers=auth) as resp:
+                assert resp.status == 200
+            async with anon.get(base + "/v1/stream", params={"token": "cct_nope"}) as resp:
+                assert resp.status == 401
+            async with anon.get(base + "/v1/stream", params=params) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/event-stream")
+            async with anon.get(base + "/v1/stream", params={"after": "x", **params}) as resp:
+                assert (resp.status, (await resp.json())["error"]["code"]) == (400, "bad_request")
 
     asyncio.run(main())

@@ -12,11 +12,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from callctl.service.stream import EventHub
-from tests.service_rig import IO_TIMEOUT, SseEvent, call, route, service, sse
+from tests.service_rig import IO_TIMEOUT, SseEvent, call, route, service, session, sse, token_of
 
 ROUTED = "022345678"
 REFUSED = "0900123"  # R1: too short, 484
@@ -94,7 +93,7 @@ def test_the_stream_resumes_after_a_disconnect_without_gap_or_repeat(
     tmp_path: Path, resume_by: str
 ) -> None:
     async def main() -> None:
-        async with service(tmp_path) as svc, aiohttp.ClientSession() as http:
+        async with service(tmp_path) as svc, session(svc) as http:
             agi, port, hub = svc.agi.port, svc.http_port, svc.hub
             async with sse(http, port) as stream:
                 hello = await stream.next()
@@ -132,7 +131,7 @@ def test_the_stream_resumes_after_a_disconnect_without_gap_or_repeat(
 
 def test_a_position_the_ring_cannot_serve_gets_a_reset(tmp_path: Path) -> None:
     async def main() -> None:
-        async with service(tmp_path) as svc, aiohttp.ClientSession() as http:
+        async with service(tmp_path) as svc, session(svc) as http:
             await call(svc.agi.port, "b.1", ROUTED)
             position = svc.hub.position
             for after, reason in ((1, "older than the ring"), (position + 5, "after the last")):
@@ -159,14 +158,15 @@ def test_a_slow_client_is_dropped_without_slowing_the_controller(tmp_path: Path)
     while decisions keep their pace and a reading client gets every event."""
 
     async def main() -> None:
-        async with service(tmp_path) as svc, aiohttp.ClientSession() as http:
+        async with service(tmp_path) as svc, session(svc) as http:
             hub = svc.hub
             hub.client_queue = 50
             slow = socket.socket()
             slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             slow.setblocking(False)
             await asyncio.get_running_loop().sock_connect(slow, ("127.0.0.1", svc.http_port))
-            slow.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            token = token_of(svc).encode()
+            slow.sendall(b"GET /v1/stream?token=" + token + b" HTTP/1.1\r\nHost: x\r\n\r\n")
             async with asyncio.timeout(IO_TIMEOUT):
                 while len(hub.subscribers) < 1:
                     await asyncio.sleep(0.01)

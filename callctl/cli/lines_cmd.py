@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -24,6 +24,7 @@ from callctl.core.tariff import Tariff
 from callctl.data import default_tariff, read_tariff
 from callctl.store.db import DEFAULT_URL, make_engine
 from callctl.store.lines_yaml import LinesFileError, parse_lines_yaml
+from callctl.store.lines_yaml import line_mapping as line_json
 from callctl.store.migrate import migrate
 from callctl.store.repository import Store
 
@@ -47,16 +48,16 @@ def add_lines_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
     p = lines_sub.add_parser("import", help="add or replace the lines of a YAML file")
     p.add_argument("file", metavar="LINES.yaml", help="format: docs/lines.md")
-    _db_argument(p)
+    db_argument(p)
     p.set_defaults(func=cmd_lines_import)
 
     p = lines_sub.add_parser("list", help="the stored lines, by number")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    _db_argument(p)
+    db_argument(p)
     p.set_defaults(func=cmd_lines_list)
 
 
-def _db_argument(p: argparse.ArgumentParser) -> None:
+def db_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
         metavar="URL",
@@ -77,17 +78,17 @@ def cmd_lines_import(args: argparse.Namespace, out: TextIO) -> int:
     try:
         text = Path(args.file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}")
+        return fail(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}")
     try:
         lines = parse_lines_yaml(text, _tariff(args))
     except LinesFileError as exc:
-        return _fail(f"{args.file}: {exc}")
+        return fail(f"{args.file}: {exc}")
     try:
         new, total = asyncio.run(_import(url, lines))
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        return _fail(_db_error(url, exc))
+        return fail(db_error(url, exc))
     out.write(
-        f"{total} line{'s' if total != 1 else ''} imported into {_shown(url)} "
+        f"{total} line{'s' if total != 1 else ''} imported into {shown_url(url)} "
         f"({new} new, {total - new} replaced)\n"
     )
     return 0
@@ -99,31 +100,15 @@ def cmd_lines_list(args: argparse.Namespace, out: TextIO) -> int:
     try:
         lines = asyncio.run(_list(url))
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        return _fail(_db_error(url, exc))
+        return fail(db_error(url, exc))
     if args.json:
         for line in lines:
             emit_json(out, line_json(line))
     elif lines:
         out.write(table([_row(line) for line in lines], LIST_COLUMNS) + "\n")
     else:
-        out.write(f"no lines in {_shown(url)}\n")
+        out.write(f"no lines in {shown_url(url)}\n")
     return 0
-
-
-def line_json(line: Line) -> dict[str, Any]:
-    """A line as in the lines file (docs/lines.md)."""
-    address = line.install_address
-    return {
-        "number": line.number,
-        "product": line.product,
-        "options": list(line.options),
-        "install_address": None
-        if address is None
-        else {"street": address.street, "postal_code": address.postal_code, "city": address.city},
-        "site_networks": list(line.site_networks),
-        "licences": list(line.licences),
-        "paused": line.paused,
-    }
 
 
 def _row(line: Line) -> list[str]:
@@ -166,7 +151,7 @@ def _tariff(args: argparse.Namespace) -> Tariff:
     return default_tariff() if path is None else read_tariff(path)
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """The URL without its password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -174,12 +159,12 @@ def _shown(url: str) -> str:
         return url
 
 
-def _db_error(url: str, exc: BaseException) -> str:
+def db_error(url: str, exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     first = str(cause).strip().splitlines()
-    return f"database {_shown(url)}: {first[0] if first else type(cause).__name__}"
+    return f"database {shown_url(url)}: {first[0] if first else type(cause).__name__}"
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
     print(f"callctl: {message}", file=sys.stderr)
     return EXIT_DATA

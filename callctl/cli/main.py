@@ -18,6 +18,7 @@ from callctl.cli.lines_cmd import add_lines_commands
 from callctl.cli.live_cmd import add_live_commands
 from callctl.cli.rate_report import emit_json, rate_file
 from callctl.cli.route_cmd import add_route_command
+from callctl.cli.tokens_cmd import add_tokens_commands
 from callctl.core.classify import Classifier
 from callctl.core.tariff import Tariff, TariffError
 from callctl.data import default_tariff, read_tariff
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lines_commands(sub)
     add_live_commands(sub)
     add_route_command(sub)
+    add_tokens_commands(sub)
 
     p = sub.add_parser("demo", help="classify and rate a sample month for each product")
     p.add_argument("--live", action="store_true",

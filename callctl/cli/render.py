@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from callctl.cli.calls_csv import CallRow
 from callctl.core.classify import Classification
-from callctl.core.money import CALL_QUANTUM
+from callctl.core.money import money_text
 from callctl.core.rating import RatedCall
-from callctl.core.statement import Statement
+from callctl.core.statement import Statement, summary_dict
 
 CLASSIFY_COLUMNS = ("input", "group", "e164", "country", "valid", "clir", "premium", "reason")
 
 
-def money4(amount: Decimal) -> str:
-    return str(amount.quantize(CALL_QUANTUM))
+money4 = money_text
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -75,37 +73,8 @@ def rated_json(row: CallRow, c: Classification, r: RatedCall) -> dict[str, Any]:
 
 
 def statement_json(s: Statement, currency: str) -> dict[str, Any]:
-    return {
-        "summary": True,
-        "period": s.period,
-        "product": s.product,
-        "options": list(s.options),
-        "tariff": s.tariff_id,
-        "currency": currency,
-        "calls": s.calls,
-        "answered_calls": s.answered_calls,
-        "groups": {
-            g.group: {
-                "calls": g.calls,
-                "billed_seconds": g.billed_seconds,
-                "charged_seconds": g.charged_seconds,
-                "amount": money4(g.amount),
-            }
-            for g in s.groups
-        },
-        "bundle_seconds_size": s.bundle_size,
-        "bundle_seconds_used": s.bundle_used,
-        "bundle_seconds_left": s.bundle_left,
-        "fair_use_seconds": s.fair_use_seconds,
-        "fair_use_cap_seconds": s.fair_use_cap,
-        "calls_total": money4(s.calls_total),
-        "monthly_fees": [{"name": f.name, "amount": str(f.amount)} for f in s.fees],
-        "monthly_fees_total": str(s.fees_total),
-        "total_excl_vat": str(s.total_excl_vat),
-        "vat_rate": str(s.vat_rate),
-        "vat": str(s.vat),
-        "total_incl_vat": str(s.total_incl_vat),
-    }
+    """The ``"summary": true`` object of ``callctl rate --json`` (R8)."""
+    return {"summary": True, **summary_dict(s, currency)}
 
 
 def _minutes(seconds: int) -> str:

@@ -21,6 +21,11 @@ def round_call(amount: Decimal) -> Decimal:
     return amount.quantize(CALL_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+def money_text(amount: Decimal) -> str:
+    """A call amount as text with its 4 decimals (R8), e.g. ``"0.5800"``."""
+    return str(amount.quantize(CALL_QUANTUM))
+
+
 def round_cents(amount: Decimal) -> Decimal:
     """R8: a statement line, rounded half-up to cents."""
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -1,13 +1,20 @@
-"""Rule R8: a line's statement for one billing period, from its rated calls and counters."""
+"""Rule R8: a line's statement for one billing period, from its rated calls and counters.
+
+:func:`summary_dict` is the statement's one plain form (money as text), shared by
+``callctl rate --json`` and the REST API; :func:`rated_from_record` reads a stored call
+record (R10) back as the rated call it was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from callctl.core.money import ZERO, round_cents
+from callctl.core.money import ZERO, money_text, round_cents
 from callctl.core.rating import RatedCall, Usage
+from callctl.core.records import CallRecord
 from callctl.core.tariff import Fee, Plan, Tariff
 
 
@@ -96,3 +103,55 @@ def build_statements(
     calls = list(rated)
     periods = sorted({r.period for r in calls} | set(usage))
     return [build_statement(p, calls, usage.get(p, Usage(p)), plan, tariff) for p in periods]
+
+
+def summary_dict(s: Statement, currency: str) -> dict[str, Any]:
+    """The statement as plain values: counts, seconds, and money as text (R8)."""
+    return {
+        "period": s.period,
+        "product": s.product,
+        "options": list(s.options),
+        "tariff": s.tariff_id,
+        "currency": currency,
+        "calls": s.calls,
+        "answered_calls": s.answered_calls,
+        "groups": {
+            g.group: {
+                "calls": g.calls,
+                "billed_seconds": g.billed_seconds,
+                "charged_seconds": g.charged_seconds,
+                "amount": money_text(g.amount),
+            }
+            for g in s.groups
+        },
+        "bundle_seconds_size": s.bundle_size,
+        "bundle_seconds_used": s.bundle_used,
+        "bundle_seconds_left": s.bundle_left,
+        "fair_use_seconds": s.fair_use_seconds,
+        "fair_use_cap_seconds": s.fair_use_cap,
+        "calls_total": money_text(s.calls_total),
+        "monthly_fees": [{"name": f.name, "amount": str(f.amount)} for f in s.fees],
+        "monthly_fees_total": str(s.fees_total),
+        "total_excl_vat": str(s.total_excl_vat),
+        "vat_rate": str(s.vat_rate),
+        "vat": str(s.vat),
+        "total_incl_vat": str(s.total_incl_vat),
+    }
+
+
+def rated_from_record(record: CallRecord) -> RatedCall:
+    """The rated figures a call record holds (R10), for a statement of stored calls."""
+    return RatedCall(
+        period=record.period or "",
+        group=record.group,
+        price_key=None,
+        peak_seconds=record.peak_seconds,
+        offpeak_seconds=record.offpeak_seconds,
+        bundle_seconds=record.bundle_seconds,
+        fair_use_seconds=record.fair_use_seconds,
+        charged_seconds=record.charged_seconds,
+        setup_fee=record.setup_fee,
+        per_call_fee=record.per_call_fee,
+        amount=record.amount,
+        tariff_id=record.tariff_id,
+    )

@@ -1,1 +1,1 @@
-"""callctl's HTTP side (aiohttp): health now, the operator API later."""
+"""callctl's HTTP side (aiohttp): the app factory, errors as JSON, bearer-token access."""

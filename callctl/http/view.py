@@ -1,62 +1,35 @@
 """The dashboard (``/``), its JSON (``/v1/dashboard/…``), the live stream (``/v1/stream``,
 Server-Sent Events) and ``/metrics`` (Prometheus).
 
-Authentication is a seam, not a system: handlers of ``/v1/…`` ask the coroutine stored
-under :data:`AUTHORIZE` (when there is one) whether the request's token may read; the token
-is the ``Authorization: Bearer`` header or, for ``EventSource`` which cannot set headers,
-the ``token`` query parameter (:func:`request_token`). Without an authorizer they are open.
-The page and its static files carry no data and are always served.
+Access is the app's bearer-token middleware (:mod:`callctl.http.auth`): the page and its
+static files carry no data and are served to anyone; ``/metrics`` is open to loopback
+clients (setting ``http_open_loopback``); the dashboard's JSON and the stream need a token,
+which the stream also takes as ``?token=`` (``EventSource`` cannot set headers).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from callctl.service.controller import Controller
+from callctl.http.auth import open_on_loopback, open_to_all, token_in_query
+from callctl.http.errors import ApiError
+from callctl.http.keys import CONTROLLER
 from callctl.service.dashboard import day_summary, line_usage
 from callctl.service.metrics import Metrics
 from callctl.service.stream import EventHub
 
 log = logging.getLogger("callctl.http.view")
 
-Authorize = Callable[[web.Request, str | None], Awaitable[bool]]
-"""Given the request and its token (or None): may it read the dashboard's data?"""
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-VIEW_CONTROLLER = web.AppKey("view_controller", Controller)
 HUB = web.AppKey("hub", EventHub)
 METRICS = web.AppKey("metrics", Metrics)
-AUTHORIZE: web.AppKey[Authorize] = web.AppKey("authorize")
 STATIC = Path(str(resources.files("callctl.http") / "static"))
 KEEPALIVE = 15.0  # seconds between comment lines on an idle stream
 RETRY_MS = 1000  # EventSource's reconnection delay
-
-
-def request_token(request: web.Request) -> str | None:
-    """The bearer token of the header, else of the ``token`` query parameter."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.query.get("token") or None
-
-
-def protected(handler: Handler) -> Handler:
-    """Refuse with 401 when an authorizer is set and says no."""
-
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        authorize = request.app.get(AUTHORIZE)
-        if authorize is not None and not await authorize(request, request_token(request)):
-            return web.json_response({"error": "unauthorized"}, status=401)
-        return await handler(request)
-
-    return guarded
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -64,18 +37,18 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def exposition(request: web.Request) -> web.Response:
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def summary(request: web.Request) -> web.Response:
     app = request.app
-    return web.json_response(await day_summary(app[VIEW_CONTROLLER], app[HUB]))
+    return web.json_response(await day_summary(app[CONTROLLER], app[HUB]))
 
 
 async def lines(request: web.Request) -> web.Response:
-    return web.json_response(await line_usage(request.app[VIEW_CONTROLLER]))
+    return web.json_response(await line_usage(request.app[CONTROLLER]))
 
 
 def resume_position(request: web.Request) -> int | None:
@@ -87,7 +60,7 @@ def resume_position(request: web.Request) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"not an event id: {raw[:40]!r}") from None
+        raise ApiError("bad_request", f"not an event id: {raw[:40]!r}") from None
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -121,17 +94,20 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def add_view(app: web.Application, controller: Controller, hub: EventHub, m: Metrics) -> None:
-    """Add the dashboard, its JSON, the stream and /metrics to ``app``."""
-    app[VIEW_CONTROLLER] = controller
+def add_view(app: web.Application, *, hub: EventHub, metrics: Metrics) -> None:
+    """Add the dashboard, its JSON, the stream and /metrics to ``app`` (a feature of
+    :func:`callctl.http.app.make_app`)."""
     app[HUB] = hub
-    app[METRICS] = m
+    app[METRICS] = metrics
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/v1/dashboard/summary", protected(summary))
-    app.router.add_get("/v1/dashboard/lines", protected(lines))
-    app.router.add_get("/v1/stream", protected(stream))
+    app.router.add_get("/metrics", exposition)
+    app.router.add_get("/v1/dashboard/summary", summary)
+    app.router.add_get("/v1/dashboard/lines", lines)
+    app.router.add_get("/v1/stream", stream)
+    open_to_all(app, "/", "/static/")
+    open_on_loopback(app, "/metrics")
+    token_in_query(app, "/v1/stream")
     app.on_shutdown.append(_close_streams)
 
 

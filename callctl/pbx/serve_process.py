@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,6 +14,9 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
+
+from callctl.store.db import make_engine
+from callctl.store.tokens import TokenStore
 
 AGI_PORT = 4573  # the port dialplan/extensions.conf calls
 
@@ -92,6 +96,19 @@ class ServeProcess:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"callctl serve did not come up:\n{self.log.read_text()}")
+
+    def create_token(self, role: str = "read") -> str:
+        """A new bearer token of ``role`` on this server's database (after ``start``: the
+        database is migrated by then), for clients of its HTTP API and stream."""
+
+        async def create() -> str:
+            engine = make_engine(self.db)
+            try:
+                return (await TokenStore(engine).create(role, "serve-process"))[1]
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(create())
 
     def health(self) -> dict[str, Any]:
         """The parsed ``/healthz`` body (a JSON object)."""

@@ -30,6 +30,8 @@ class Settings:
     tariff: str | None = None  # a tariff TOML file; the shipped one when unset
     clock: str | None = None  # test clock: ISO time "now" is when serve starts
     log_level: str = "INFO"
+    # /healthz and /metrics answer without a token to loopback clients (127.0.0.0/8, ::1)
+    http_open_loopback: bool = True
 
     def clock_start(self) -> datetime | None:
         if not self.clock:
@@ -43,9 +45,18 @@ class Settings:
         return start
 
 
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _coerce(name: str, kind: Any, value: object) -> object:
     if value is None:
         return None
+    if str(kind) == "bool":  # TOML true/false, or the text of an environment variable
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLS:
+            return _BOOLS[value.strip().lower()]
+        raise ConfigError(f"setting {name}: {value!r} is not true or false")
     target = {"int": int, "float": float}.get(str(kind))
     # TOML gives typed values: a bool is not a number, a float is not an int (int(4573.9)
     # would silently drop the fraction), and a number is not a text setting.

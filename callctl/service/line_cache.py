@@ -67,6 +67,10 @@ class LineCache:
         self._put(table, key, value)
         return value
 
+    def forget(self, number: str) -> None:
+        """The line was changed here (the REST API): read it afresh next time."""
+        self._lines.pop(number, None)
+
     def drawn(self, number: str, period: str) -> None:
         """This process drew the line's counters: read them afresh next time."""
         self._usage.pop((number, period), None)

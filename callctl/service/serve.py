@@ -8,12 +8,13 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 
 from callctl.agi.server import FastAgiServer
 from callctl.data import default_emergency_plan, default_tariff, read_tariff
-from callctl.http.app import make_app
+from callctl.http.app import FEATURES, make_app
 from callctl.http.view import add_view
 from callctl.service.clock import Clock
 from callctl.service.config import Settings
@@ -68,8 +69,12 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
             stream_clients=lambda: len(hub.subscribers),
             stream_dropped=lambda: hub.dropped,
         )
-        app = make_app(controller, agi)
-        add_view(app, controller, hub, metrics)
+        app = make_app(
+            controller,
+            agi,
+            open_loopback=settings.http_open_loopback,
+            features=(*FEATURES, partial(add_view, hub=hub, metrics=metrics)),
+        )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         await agi.start()

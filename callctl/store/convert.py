@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from callctl.core.lines import Address, Line
@@ -97,39 +98,47 @@ def record_to_row(record: CallRecord) -> CallRecordRow:
     return CallRecordRow(**record_values(record))
 
 
+_RECORD_COLUMNS = tuple(c.name for c in CallRecordRow.__table__.columns)
+
+
 def record_from_row(row: CallRecordRow) -> CallRecord:
     """The core record of a ``call_records`` row (times aware UTC, money Decimal)."""
+    return record_from_columns({name: getattr(row, name) for name in _RECORD_COLUMNS})
+
+
+def record_from_columns(v: Mapping[str, Any]) -> CallRecord:
+    """The core record of a ``call_records`` row read as a mapping of column values (Core)."""
     return CallRecord(
-        key=CallKey(row.host, row.call_id),
-        line=row.line,
-        dialled=row.dialled,
-        e164=row.e164,
-        group=row.group,
-        country=row.country,
-        clir=row.clir,
-        action=row.action,
-        target=row.target,
-        sip_code=row.sip_code,
-        reason=row.reason,
-        decided_at=row.decided_at,
-        answered_at=row.answered_at,
-        ended_at=row.ended_at,
-        billsec=row.billsec,
-        disposition=row.disposition,
-        hangup_cause=row.hangup_cause,
-        period=row.period,
-        peak_seconds=row.peak_seconds,
-        offpeak_seconds=row.offpeak_seconds,
-        bundle_seconds=row.bundle_seconds,
-        fair_use_seconds=row.fair_use_seconds,
-        charged_seconds=row.charged_seconds,
-        setup_fee=row.setup_fee,
-        per_call_fee=row.per_call_fee,
-        amount=row.amount,
-        tariff_id=row.tariff_id,
-        location_source=row.location_source,
-        location_trusted=row.location_trusted,
-        location_province=row.location_province,
-        location_reasons=tuple(row.location_reasons),
-        source=row.source,
+        key=CallKey(v["host"], v["call_id"]),
+        line=v["line"],
+        dialled=v["dialled"],
+        e164=v["e164"],
+        group=v["group"],
+        country=v["country"],
+        clir=v["clir"],
+        action=v["action"],
+        target=v["target"],
+        sip_code=v["sip_code"],
+        reason=v["reason"],
+        decided_at=v["decided_at"],
+        answered_at=v["answered_at"],
+        ended_at=v["ended_at"],
+        billsec=v["billsec"],
+        disposition=v["disposition"],
+        hangup_cause=v["hangup_cause"],
+        period=v["period"],
+        peak_seconds=v["peak_seconds"],
+        offpeak_seconds=v["offpeak_seconds"],
+        bundle_seconds=v["bundle_seconds"],
+        fair_use_seconds=v["fair_use_seconds"],
+        charged_seconds=v["charged_seconds"],
+        setup_fee=v["setup_fee"],
+        per_call_fee=v["per_call_fee"],
+        amount=v["amount"],
+        tariff_id=v["tariff_id"],
+        location_source=v["location_source"],
+        location_trusted=v["location_trusted"],
+        location_province=v["location_province"],
+        location_reasons=tuple(v["location_reasons"]),
+        source=v["source"],
     )

@@ -1,8 +1,10 @@
-"""Reading the lines file (``lines:`` in YAML) into core :class:`Line` values.
+"""Reading the lines file (``lines:`` in YAML) into core :class:`Line` values, and back.
 
 The format is described in ``docs/lines.md``. The whole file is checked before anything is
 returned: the first problem raises :class:`LinesFileError` naming the entry (its index in
-``lines``, its number and its line in the file) and the key.
+``lines``, its number and its line in the file) and the key. :func:`parse_line` applies the
+same checks to one line given as a mapping (the REST API's bodies), :func:`line_mapping`
+gives a line back in that form.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ _E164_TEXT = re.compile(r"\+[0-9][0-9 .\-/()]*")  # separators are allowed, lett
 
 class LinesFileError(ValueError):
     """The lines file cannot be used; the message names the entry and the key."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key  # the key at fault (e.g. "options", "install_address.city"), if one
 
 
 class _Loader(yaml.SafeLoader):
@@ -82,17 +88,20 @@ def _entry_lines(root: Node | None) -> list[int]:
 class _Entry:
     """Where a problem is: ``lines[i]``, its number once known, its line in the file."""
 
-    def __init__(self, index: int, file_line: int | None) -> None:
-        self.index = index
+    def __init__(self, index: int | None, file_line: int | None) -> None:
+        self.index = index  # None: a single line, not an entry of a file
         self.file_line = file_line
         self.number: str | None = None
 
     def error(self, key: str | None, message: str) -> LinesFileError:
-        where = [self.number or "no number"]
-        if self.file_line is not None:
-            where.append(f"file line {self.file_line}")
-        at = f"lines[{self.index}] ({', '.join(where)})"
-        return LinesFileError(f"{at}: {key}: {message}" if key else f"{at}: {message}")
+        if self.index is None:
+            at = f"line {self.number}" if self.number else "line"
+        else:
+            where = [self.number or "no number"]
+            if self.file_line is not None:
+                where.append(f"file line {self.file_line}")
+            at = f"lines[{self.index}] ({', '.join(where)})"
+        return LinesFileError(f"{at}: {key}: {message}" if key else f"{at}: {message}", key)
 
 
 def parse_lines_yaml(text: str, tariff: Tariff) -> list[Line]:
@@ -119,6 +128,35 @@ def parse_lines_yaml(text: str, tariff: Tariff) -> list[Line]:
             owner[number] = f"{what} at lines[{index}] ({line.number})"
         result.append(line)
     return result
+
+
+def parse_line(raw: Mapping[str, Any], tariff: Tariff) -> Line:
+    """One line given as a mapping with the keys of a file entry, checked the same way."""
+    return _parse_line(raw, _Entry(None, None), tariff)
+
+
+def line_mapping(line: Line) -> dict[str, Any]:
+    """A line as an entry of the lines file (docs/lines.md), number in E.164."""
+    address = line.install_address
+    return {
+        "number": line.number,
+        "product": line.product,
+        "options": list(line.options),
+        "install_address": None
+        if address is None
+        else {"street": address.street, "postal_code": address.postal_code, "city": address.city},
+        "site_networks": list(line.site_networks),
+        "licences": list(line.licences),
+        "paused": line.paused,
+    }
+
+
+def e164(text: str) -> str:
+    """A phone number written with ``+`` (separators allowed) in E.164, else ValueError."""
+    try:
+        return _e164(text, _Entry(None, None), "")
+    except LinesFileError as exc:
+        raise ValueError(str(exc).removeprefix("line: ")) from None
 
 
 def _parse_line(raw: object, entry: _Entry, tariff: Tariff) -> Line:

@@ -1,4 +1,4 @@
-"""The database schema: lines, usage counters (R6, R7) and call records (R10).
+"""The database schema: lines, usage counters (R6, R7), call records (R10) and API tokens.
 
 Typed SQLAlchemy 2 declarative models. The migration in ``migrations/versions`` creates the
 same schema (a test compares them). Money is ``NUMERIC(14, 4)`` read as :class:`Decimal`;
@@ -163,6 +163,8 @@ class CallRecordRow(Base):
         Index(None, "line", "decided_at"),
         Index(None, "group"),
         Index(None, "disposition"),
+        Index(None, "decided_at", "id"),  # the API's keyset pages and exports (0002)
+        Index(None, "line", "period"),  # statements (0002)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -200,3 +202,16 @@ class CallRecordRow(Base):
     location_reasons: Mapped[list[str]]
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the REST API: only its SHA-256 is kept (``callctl tokens``)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # read | admin
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -71,6 +71,32 @@ class Store:
                 await session.execute(stmt)
                 count += 1
         return count
+
+    async def add_line(self, line: Line) -> bool:
+        """Insert a new line; False (and nothing written) if its number exists."""
+        now = utcnow()
+        stmt = (
+            self._insert(LineRow)
+            .values(**line_values(line), created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=[LineRow.number])
+            .returning(LineRow.id)
+        )
+        async with self._write.begin() as session:
+            inserted = await session.scalars(stmt)
+            return inserted.first() is not None
+
+    async def replace_line(self, line: Line) -> bool:
+        """Replace the stored line with that number; False if there is none."""
+        values = {k: v for k, v in line_values(line).items() if k != "number"}
+        stmt = (
+            update(LineRow)
+            .where(LineRow.number == line.number)
+            .values(**values, updated_at=utcnow())
+            .returning(LineRow.id)
+        )
+        async with self._write.begin() as session:
+            updated = await session.scalars(stmt)
+            return updated.first() is not None
 
     async def list_lines(self) -> list[Line]:
         """Every line, by number."""

@@ -41,9 +41,10 @@ class Stream:
     HTTP/1.0, so the body is the stream itself (no chunked framing) until either side closes.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, token: str) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-        self.sock.sendall(b"GET /v1/stream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        request = f"GET /v1/stream?token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        self.sock.sendall(request.encode())
         self.events: list[tuple[int, str, dict[str, Any]]] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -79,7 +80,7 @@ def test_a_call_through_the_pbx_is_streamed_as_it_happens(
 ) -> None:
     server = start_callctl(lines_db)
     far_ends("carrier")
-    stream = Stream(server.http_port)
+    stream = Stream(server.http_port, server.create_token())
     try:
         assert wait_for(lambda: len(stream.events) == 1, 5)
         hello_id, kind, hello = stream.events[0]
@@ -148,13 +149,12 @@ def test_the_dashboard_shows_a_live_call_then_its_record(
     assert call(CLASSIC, UacCall("0900123", expect=484)).returncode == 0
     assert call(CLASSIC, UacCall("112", hold_ms=500)).returncode == 0
 
-    browser.get(f"http://127.0.0.1:{server.http_port}/?token=not-checked-yet")
+    token = server.create_token()
+    browser.get(f"http://127.0.0.1:{server.http_port}/?token={token}")
     wait = WebDriverWait(browser, WAIT)
     wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "live")
     assert browser.find_element(By.ID, "t-calls").text == "3"
-    assert browser.execute_script("return sessionStorage.getItem('callctl.token')") == (
-        "not-checked-yet"
-    )
+    assert browser.execute_script("return sessionStorage.getItem('callctl.token')") == token
     assert "token" not in browser.current_url  # kept for the tab, out of the address bar
 
     placed: list[SippResult] = []
