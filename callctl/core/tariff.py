@@ -7,12 +7,14 @@ from the mapping (see ``callctl/data/tariff.toml``).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from callctl.core.fraud import AuthRules, Barring, FraudRules, Velocity
 from callctl.core.money import ZERO, to_money
 
 BANDS = ("peak", "offpeak")
@@ -173,6 +175,7 @@ class Tariff:
     pause_exempt_groups: frozenset[str]
     products: Mapping[str, Product]
     third_party: Mapping[str, ThirdPartyPrice]
+    fraud: FraudRules
 
     def plan(self, product: str, options: tuple[str, ...] | list[str] = ()) -> Plan:
         """Merge a product and its options; an option the product does not offer is an error."""
@@ -425,11 +428,90 @@ def _bands(b: Mapping[str, Any]) -> BandRules:
     )
 
 
+def _kinds(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise TariffError(f"tariff: {where} must be a table of text values")
+    return {str(k): v for k, v in value.items()}
+
+
+def _groups(value: Any, where: str, exempt: frozenset[str]) -> frozenset[str]:
+    """Groups the fraud guard acts on: never emergency or helpline numbers (R9)."""
+    groups = frozenset(_strs(value, where))
+    if groups - set(GROUPS):
+        raise TariffError(f"tariff: {where} names unknown groups {sorted(groups - set(GROUPS))}")
+    if groups & exempt:
+        raise TariffError(f"tariff: {where} may not name {sorted(groups & exempt)} (R9)")
+    return groups
+
+
+def _positive(value: Any, where: str) -> int:
+    number = _int(value, where)
+    if number == 0:
+        raise TariffError(f"tariff: {where} must be at least 1")
+    return number
+
+
+def _fraud(data: Mapping[str, Any], exempt: frozenset[str]) -> FraudRules:
+    """The ``[fraud]`` tables (docs/security.md)."""
+    fraud = _get(data, "fraud", "")
+    b = _get(fraud, "barring", "fraud")
+    v = _get(fraud, "velocity", "fraud")
+    a = _get(fraud, "auth", "fraud")
+    prefixes = _kinds(_get(b, "prefixes", "fraud.barring"), "fraud.barring.prefixes")
+    if not all(p.isdigit() for p in prefixes):
+        raise TariffError("tariff: fraud.barring.prefixes must be E.164 digits without '+'")
+    try:
+        never = tuple(
+            ipaddress.ip_network(n, strict=False)
+            for n in _strs(_get(a, "never_block", "fraud.auth"), "fraud.auth.never_block")
+        )
+    except ValueError as exc:
+        raise TariffError(f"tariff: fraud.auth.never_block: {exc}") from None
+    velocity = Velocity(
+        groups=_groups(_get(v, "groups", "fraud.velocity"), "fraud.velocity.groups", exempt),
+        max_simultaneous=_positive(
+            _get(v, "max_simultaneous", "fraud.velocity"), "fraud.velocity.max_simultaneous"
+        ),
+        window_seconds=_positive(
+            _get(v, "window_seconds", "fraud.velocity"), "fraud.velocity.window_seconds"
+        ),
+        max_seconds=_int(_get(v, "max_seconds", "fraud.velocity"), "fraud.velocity.max_seconds"),
+        min_grant_seconds=_positive(
+            _get(v, "min_grant_seconds", "fraud.velocity"), "fraud.velocity.min_grant_seconds"
+        ),
+    )
+    auth = AuthRules(
+        failure_events=frozenset(
+            _strs(_get(a, "failure_events", "fraud.auth"), "fraud.auth.failure_events")
+        ),
+        success_events=frozenset(
+            _strs(_get(a, "success_events", "fraud.auth"), "fraud.auth.success_events")
+        ),
+        max_failures=_positive(_get(a, "max_failures", "fraud.auth"), "fraud.auth.max_failures"),
+        window_seconds=_positive(
+            _get(a, "window_seconds", "fraud.auth"), "fraud.auth.window_seconds"
+        ),
+        block_seconds=_positive(_get(a, "block_seconds", "fraud.auth"), "fraud.auth.block_seconds"),
+        trust_seconds=_int(_get(a, "trust_seconds", "fraud.auth"), "fraud.auth.trust_seconds"),
+        never_block=never,
+    )
+    barring = Barring(
+        option=str(_get(b, "option", "fraud.barring")),
+        groups=_groups(_get(b, "groups", "fraud.barring"), "fraud.barring.groups", exempt),
+        number_types=_kinds(_get(b, "number_types", "fraud.barring"), "fraud.barring.number_types"),
+        prefixes=prefixes,
+    )
+    return FraudRules(barring, velocity, auth)
+
+
 def parse_tariff(data: Mapping[str, Any]) -> Tariff:
     """Build a :class:`Tariff` from the data file's mapping, checking every key."""
     head = _get(data, "tariff", "")
     limits = _get(data, "limits", "")
     vat = _money(_get(head, "vat_rate", "tariff"), "tariff.vat_rate")
+    pause_exempt = frozenset(
+        _strs(_get(limits, "pause_exempt_groups", "limits"), "limits.pause_exempt_groups")
+    )
     return Tariff(
         id=str(_get(head, "id", "tariff")),
         currency=str(_get(head, "currency", "tariff")),
@@ -448,9 +530,8 @@ def parse_tariff(data: Mapping[str, Any]) -> Tariff:
         setup_fee_groups=frozenset(
             _strs(_get(limits, "setup_fee_groups", "limits"), "limits.setup_fee_groups")
         ),
-        pause_exempt_groups=frozenset(
-            _strs(_get(limits, "pause_exempt_groups", "limits"), "limits.pause_exempt_groups")
-        ),
+        pause_exempt_groups=pause_exempt,
         products=_products(_get(data, "products", "")),
         third_party=_third_party(_get(_get(data, "prices", ""), "third_party", "prices")),
+        fraud=_fraud(data, frozenset({"emergency", "helpline"}) | pause_exempt),
     )
