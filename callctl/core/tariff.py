@@ -444,13 +444,6 @@ def _groups(value: Any, where: str, exempt: frozenset[str]) -> frozenset[str]:
     return groups
 
 
-def _positive(value: Any, where: str) -> int:
-    number = _int(value, where)
-    if number == 0:
-        raise TariffError(f"tariff: {where} must be at least 1")
-    return number
-
-
 def _fraud(data: Mapping[str, Any], exempt: frozenset[str]) -> FraudRules:
     """The ``[fraud]`` tables (docs/security.md)."""
     fraud = _get(data, "fraud", "")
@@ -467,32 +460,30 @@ def _fraud(data: Mapping[str, Any], exempt: frozenset[str]) -> FraudRules:
         )
     except ValueError as exc:
         raise TariffError(f"tariff: fraud.auth.never_block: {exc}") from None
+
+    def count(table: Mapping[str, Any], where: str, key: str, least: int = 1) -> int:
+        value = _int(_get(table, key, where), f"{where}.{key}")
+        if value < least:
+            raise TariffError(f"tariff: {where}.{key} must be at least {least}")
+        return value
+
+    def names(table: Mapping[str, Any], where: str, key: str) -> frozenset[str]:
+        return frozenset(_strs(_get(table, key, where), f"{where}.{key}"))
+
     velocity = Velocity(
         groups=_groups(_get(v, "groups", "fraud.velocity"), "fraud.velocity.groups", exempt),
-        max_simultaneous=_positive(
-            _get(v, "max_simultaneous", "fraud.velocity"), "fraud.velocity.max_simultaneous"
-        ),
-        window_seconds=_positive(
-            _get(v, "window_seconds", "fraud.velocity"), "fraud.velocity.window_seconds"
-        ),
-        max_seconds=_int(_get(v, "max_seconds", "fraud.velocity"), "fraud.velocity.max_seconds"),
-        min_grant_seconds=_positive(
-            _get(v, "min_grant_seconds", "fraud.velocity"), "fraud.velocity.min_grant_seconds"
-        ),
+        max_simultaneous=count(v, "fraud.velocity", "max_simultaneous"),
+        window_seconds=count(v, "fraud.velocity", "window_seconds"),
+        max_seconds=count(v, "fraud.velocity", "max_seconds", least=0),
+        min_grant_seconds=count(v, "fraud.velocity", "min_grant_seconds"),
     )
     auth = AuthRules(
-        failure_events=frozenset(
-            _strs(_get(a, "failure_events", "fraud.auth"), "fraud.auth.failure_events")
-        ),
-        success_events=frozenset(
-            _strs(_get(a, "success_events", "fraud.auth"), "fraud.auth.success_events")
-        ),
-        max_failures=_positive(_get(a, "max_failures", "fraud.auth"), "fraud.auth.max_failures"),
-        window_seconds=_positive(
-            _get(a, "window_seconds", "fraud.auth"), "fraud.auth.window_seconds"
-        ),
-        block_seconds=_positive(_get(a, "block_seconds", "fraud.auth"), "fraud.auth.block_seconds"),
-        trust_seconds=_int(_get(a, "trust_seconds", "fraud.auth"), "fraud.auth.trust_seconds"),
+        failure_events=names(a, "fraud.auth", "failure_events"),
+        success_events=names(a, "fraud.auth", "success_events"),
+        max_failures=count(a, "fraud.auth", "max_failures"),
+        window_seconds=count(a, "fraud.auth", "window_seconds"),
+        block_seconds=count(a, "fraud.auth", "block_seconds"),
+        trust_seconds=count(a, "fraud.auth", "trust_seconds", least=0),
         never_block=never,
     )
     barring = Barring(

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def metric(server: Callctl, name: str, **labels: str) -> float:
     return 0.0
 
 
+@contextmanager
+def answering(lab: Lab) -> Iterator[None]:
+    """The carrier and the Brussels 112 centre answer (the Classic line's centre)."""
+    with ExitStack() as stack:
+        for trunk in ("carrier", "psap-112-brussels"):
+            stack.enter_context(FarEnd(lab.trunk_address(trunk)))
+        time.sleep(0.2)  # SIPp binds its sockets
+        yield
+
+
 @pytest.fixture
 def serve(lab: Lab, lines_db: str, tmp_path: Path) -> Iterator[Callctl]:
     """``callctl serve`` with the lab's security log and ACL, and two calls abroad at most."""
@@ -61,8 +72,7 @@ def test_barred_and_over_the_limit_calls_abroad_are_refused_live(
     lab: Lab, serve: Callctl, creds: dict[str, Credential]
 ) -> None:
     cred = creds[CLASSIC]
-    with FarEnd(lab.trunk_address("carrier")), FarEnd(lab.trunk_address("psap-112-brussels")):
-        time.sleep(0.2)
+    with answering(lab):
         barred = place_call(UacCall("+870776123456", expect=403), cred.username, cred.password)
         assert barred.returncode == 0, barred.stderr
         held = [UacCall(ABROAD, hold_ms=4000), UacCall("+33142685300", hold_ms=4000)]
@@ -98,8 +108,7 @@ def test_repeated_wrong_passwords_block_the_address_but_never_an_emergency_call(
     lab: Lab, serve: Callctl, creds: dict[str, Credential]
 ) -> None:
     cred = creds[CLASSIC]
-    with FarEnd(lab.trunk_address("psap-112-brussels")), FarEnd(lab.trunk_address("carrier")):
-        time.sleep(0.2)
+    with answering(lab):
         for _ in range(5):
             wrong = attempt(cred, "not-the-password", UacCall("022345678", expect=401), ATTACKER)
             assert wrong.returncode == 0, wrong.stderr
