@@ -32,8 +32,9 @@ PORT_TOKENS: dict[int, str] = {}  # HTTP port of a running service → its read 
 
 
 @asynccontextmanager
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    """The whole service on a fresh database holding the lab lines."""
+async def service(tmp_path: Path, **settings: Any) -> AsyncIterator[Service]:
+    """The whole service on a fresh database holding the lab lines (``settings``: more
+    :class:`Settings`, e.g. ``tariff``)."""
     url = f"sqlite:///{tmp_path / 'callctl.db'}"
     await migrate(url)
     engine = make_engine(url)
@@ -43,8 +44,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         _, token = await TokenStore(engine).create("read", "service rig")
     finally:
         await engine.dispose()
-    settings = Settings(db=url, agi_port=0, http_port=0, clock=PEAK)
-    async with running(settings) as svc:
+    config = Settings(db=url, agi_port=0, http_port=0, clock=PEAK, **settings)
+    async with running(config) as svc:
         PORT_TOKENS[svc.http_port] = token
         yield svc
 

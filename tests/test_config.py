@@ -52,6 +52,9 @@ def test_every_setting_has_an_environment_variable() -> None:
         "CALLCTL_CLOCK": "2026-11-26T10:00:00+01:00",
         "CALLCTL_LOG_LEVEL": "DEBUG",
         "CALLCTL_HTTP_OPEN_LOOPBACK": "false",
+        "CALLCTL_SECURITY_LOG": "/var/log/asterisk/security.log",
+        "CALLCTL_ACL_FILE": "/etc/asterisk/pjsip_blocks.conf",
+        "CALLCTL_ACL_RELOAD": "sudo asterisk -rx 'module reload res_pjsip.so'",
     }
     assert {f"CALLCTL_{f.name.upper()}" for f in fields(Settings)} == set(env)
     s = load_settings(env=env)
@@ -67,6 +70,9 @@ def test_every_setting_has_an_environment_variable() -> None:
         clock="2026-11-26T10:00:00+01:00",
         log_level="DEBUG",
         http_open_loopback=False,
+        security_log="/var/log/asterisk/security.log",
+        acl_file="/etc/asterisk/pjsip_blocks.conf",
+        acl_reload="sudo asterisk -rx 'module reload res_pjsip.so'",
     )
     assert s.clock_start() == datetime(2026, 11, 26, 10, tzinfo=timezone(timedelta(hours=1)))
 

@@ -108,6 +108,9 @@ class RecordOut(Rated):
     location_trusted: bool | None
     location_reasons: list[str]
     source: str = Field(description="live, or reconcile (rated from the CDR file)")
+    alert: str | None = Field(
+        None, description="fraud guard alert: high_cost_barred, velocity_calls, velocity_minutes"
+    )
 
 
 class RecordPage(BaseModel):

@@ -25,7 +25,12 @@ def run_demo(tariff: Tariff, out: TextIO) -> None:
         out.write("Numbers dialled (R1, R2):\n")
         out.write(render.classification_table([classifier(d) for d in dialled]) + "\n")
         plans: list[tuple[str, tuple[str, ...]]] = [(key, ()) for key in tariff.products]
-        plans += [(key, (opt,)) for key, prod in tariff.products.items() for opt in prod.options]
+        plans += [
+            (key, (opt,))
+            for key, prod in tariff.products.items()
+            for opt in prod.options
+            if opt != tariff.fraud.barring.option  # lifts a barring, changes no price
+        ]
         for i, (product, options) in enumerate(plans):
             title = product + "".join(f" + {o}" for o in options)
             out.write(f"\n{'=' * 78}\n{title}\n{'=' * 78}\n")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from callctl.core.classify import Classification
 from callctl.core.emergency import Centres, EmergencyPlan
+from callctl.core.fraud import CALL_ALERTS, LineActivity, velocity_verdict
 from callctl.core.lines import Line
 from callctl.core.location import LocationVerdict
 from callctl.core.rating import Usage
@@ -30,6 +31,7 @@ UNAVAILABLE = 503
 REFUSALS = (
     "invalid_number", "unknown_line", "product_unusable", "group_not_allowed",
     "licence_busy", "number_barred", "line_paused", "fair_use_cap",
+    *CALL_ALERTS,  # the fraud guard's: high_cost_barred, velocity_calls, velocity_minutes
 )  # fmt: skip
 
 # Debian's stock prompts, played before the refusal where the dialplan allows it.
@@ -55,6 +57,11 @@ class Decision:
     announcement: str | None = None
     centres: Centres | None = None  # emergency calls: the centres chosen
     location: LocationVerdict | None = None  # emergency calls: where, and trusted or not
+
+    @property
+    def alert(self) -> str | None:
+        """The fraud guard's alert kind when this refusal is one (docs/security.md)."""
+        return self.refusal if self.refusal in CALL_ALERTS else None
 
     @property
     def routed(self) -> bool:
@@ -144,11 +151,13 @@ def decide(
     *,
     location: LocationVerdict | None = None,
     device_busy: bool = False,
+    abroad: LineActivity | None = None,
 ) -> Decision:
     """Route or refuse one call (R1, R2, R5, R7, R9) for a line with its current usage.
 
     ``location`` is the R9 verdict for an emergency call; ``device_busy`` says the licence
-    is in a call on another device (R9: one device at a time).
+    is in a call on another device (R9: one device at a time). ``abroad`` is what the line
+    is doing abroad, for the fraud guard's velocity limits (None: not checked, offline).
     """
     if c.group == "emergency":
         return emergency_route(c, line, emergency, location)
@@ -176,6 +185,9 @@ def decide(
     price = tariff.third_party.get(c.price_key or "")
     if price is not None and price.refused is not None:
         return refuse(c, BARRED, "number_barred", price.refused)
+    barred = tariff.fraud.barring.refusal(c, line.options)
+    if barred is not None:
+        return refuse(c, BARRED, "high_cost_barred", barred)
     if c.group not in tariff.pause_exempt_groups:
         if line.paused:
             return refuse(c, BARRED, "line_paused", "the line is paused by the operator")
@@ -186,6 +198,11 @@ def decide(
                 "fair_use_cap",
                 "fair-use cap reached: the line is paused until month end",
             )
-    return Decision(
-        "route", c, trunk=CARRIER, number=c.dial, limit_seconds=max_duration(c, plan, usage, tariff)
-    )
+    limit = max_duration(c, plan, usage, tariff)
+    if abroad is not None and c.group in tariff.fraud.velocity.groups:
+        verdict = velocity_verdict(tariff.fraud.velocity, abroad)
+        if verdict.refusal is not None:
+            return refuse(c, BARRED, verdict.refusal, verdict.reason or verdict.refusal)
+        if verdict.grant_seconds is not None:
+            limit = verdict.grant_seconds if limit is None else min(limit, verdict.grant_seconds)
+    return Decision("route", c, trunk=CARRIER, number=c.dial, limit_seconds=limit)

@@ -51,3 +51,4 @@ class CallRecord:
     location_province: str | None = None  # R9: the province whose centres were called
     location_reasons: tuple[str, ...] = field(default=())
     source: str = "live"  # live | reconcile
+    alert: str | None = None  # a fraud guard refusal's alert kind (docs/security.md)

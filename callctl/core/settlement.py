@@ -90,6 +90,7 @@ def base_record(
         location_trusted=trusted,
         location_province=province,
         location_reasons=reasons,
+        alert=decision.alert,
     )
 
 

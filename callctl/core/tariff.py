@@ -7,12 +7,14 @@ from the mapping (see ``callctl/data/tariff.toml``).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from callctl.core.fraud import AuthRules, Barring, FraudRules, Velocity
 from callctl.core.money import ZERO, to_money
 
 BANDS = ("peak", "offpeak")
@@ -173,6 +175,7 @@ class Tariff:
     pause_exempt_groups: frozenset[str]
     products: Mapping[str, Product]
     third_party: Mapping[str, ThirdPartyPrice]
+    fraud: FraudRules
 
     def plan(self, product: str, options: tuple[str, ...] | list[str] = ()) -> Plan:
         """Merge a product and its options; an option the product does not offer is an error."""
@@ -425,11 +428,81 @@ def _bands(b: Mapping[str, Any]) -> BandRules:
     )
 
 
+def _kinds(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise TariffError(f"tariff: {where} must be a table of text values")
+    return {str(k): v for k, v in value.items()}
+
+
+def _groups(value: Any, where: str, exempt: frozenset[str]) -> frozenset[str]:
+    """Groups the fraud guard acts on: never emergency or helpline numbers (R9)."""
+    groups = frozenset(_strs(value, where))
+    if groups - set(GROUPS):
+        raise TariffError(f"tariff: {where} names unknown groups {sorted(groups - set(GROUPS))}")
+    if groups & exempt:
+        raise TariffError(f"tariff: {where} may not name {sorted(groups & exempt)} (R9)")
+    return groups
+
+
+def _fraud(data: Mapping[str, Any], exempt: frozenset[str]) -> FraudRules:
+    """The ``[fraud]`` tables (docs/security.md)."""
+    fraud = _get(data, "fraud", "")
+    b = _get(fraud, "barring", "fraud")
+    v = _get(fraud, "velocity", "fraud")
+    a = _get(fraud, "auth", "fraud")
+    prefixes = _kinds(_get(b, "prefixes", "fraud.barring"), "fraud.barring.prefixes")
+    if not all(p.isdigit() for p in prefixes):
+        raise TariffError("tariff: fraud.barring.prefixes must be E.164 digits without '+'")
+    try:
+        never = tuple(
+            ipaddress.ip_network(n, strict=False)
+            for n in _strs(_get(a, "never_block", "fraud.auth"), "fraud.auth.never_block")
+        )
+    except ValueError as exc:
+        raise TariffError(f"tariff: fraud.auth.never_block: {exc}") from None
+
+    def count(table: Mapping[str, Any], where: str, key: str, least: int = 1) -> int:
+        value = _int(_get(table, key, where), f"{where}.{key}")
+        if value < least:
+            raise TariffError(f"tariff: {where}.{key} must be at least {least}")
+        return value
+
+    def names(table: Mapping[str, Any], where: str, key: str) -> frozenset[str]:
+        return frozenset(_strs(_get(table, key, where), f"{where}.{key}"))
+
+    velocity = Velocity(
+        groups=_groups(_get(v, "groups", "fraud.velocity"), "fraud.velocity.groups", exempt),
+        max_simultaneous=count(v, "fraud.velocity", "max_simultaneous"),
+        window_seconds=count(v, "fraud.velocity", "window_seconds"),
+        max_seconds=count(v, "fraud.velocity", "max_seconds", least=0),
+        min_grant_seconds=count(v, "fraud.velocity", "min_grant_seconds"),
+    )
+    auth = AuthRules(
+        failure_events=names(a, "fraud.auth", "failure_events"),
+        success_events=names(a, "fraud.auth", "success_events"),
+        max_failures=count(a, "fraud.auth", "max_failures"),
+        window_seconds=count(a, "fraud.auth", "window_seconds"),
+        block_seconds=count(a, "fraud.auth", "block_seconds"),
+        trust_seconds=count(a, "fraud.auth", "trust_seconds", least=0),
+        never_block=never,
+    )
+    barring = Barring(
+        option=str(_get(b, "option", "fraud.barring")),
+        groups=_groups(_get(b, "groups", "fraud.barring"), "fraud.barring.groups", exempt),
+        number_types=_kinds(_get(b, "number_types", "fraud.barring"), "fraud.barring.number_types"),
+        prefixes=prefixes,
+    )
+    return FraudRules(barring, velocity, auth)
+
+
 def parse_tariff(data: Mapping[str, Any]) -> Tariff:
     """Build a :class:`Tariff` from the data file's mapping, checking every key."""
     head = _get(data, "tariff", "")
     limits = _get(data, "limits", "")
     vat = _money(_get(head, "vat_rate", "tariff"), "tariff.vat_rate")
+    pause_exempt = frozenset(
+        _strs(_get(limits, "pause_exempt_groups", "limits"), "limits.pause_exempt_groups")
+    )
     return Tariff(
         id=str(_get(head, "id", "tariff")),
         currency=str(_get(head, "currency", "tariff")),
@@ -448,9 +521,8 @@ def parse_tariff(data: Mapping[str, Any]) -> Tariff:
         setup_fee_groups=frozenset(
             _strs(_get(limits, "setup_fee_groups", "limits"), "limits.setup_fee_groups")
         ),
-        pause_exempt_groups=frozenset(
-            _strs(_get(limits, "pause_exempt_groups", "limits"), "limits.pause_exempt_groups")
-        ),
+        pause_exempt_groups=pause_exempt,
         products=_products(_get(data, "products", "")),
         third_party=_third_party(_get(_get(data, "prices", ""), "third_party", "prices")),
+        fraud=_fraud(data, frozenset({"emergency", "helpline"}) | pause_exempt),
     )

@@ -34,6 +34,7 @@ CONFIG_FILES = (
     "acl.conf", "udptl.conf", "pjproject.conf", "ccss.conf", "cel.conf",
 )  # fmt: skip
 CDR_FILE = "var/log/asterisk/cdr-custom/callctl-cdr.csv"
+BLOCKS_FILE = "pjsip_blocks.conf"  # the fraud guard's ACL include (callctl.service.authwatch)
 
 
 class LabError(RuntimeError):
@@ -74,6 +75,29 @@ class Lab:
     @property
     def log_file(self) -> Path:
         return self.root / "var" / "log" / "asterisk" / "messages.log"
+
+    @property
+    def security_log(self) -> Path:
+        """res_security_log's file (dialplan/logger.conf): what the fraud guard follows."""
+        return self.root / "var" / "log" / "asterisk" / "security.log"
+
+    @property
+    def acl_file(self) -> Path:
+        """The fraud guard's ACL include of pjsip.conf."""
+        return self.etc / BLOCKS_FILE
+
+    @property
+    def acl_reload(self) -> str:
+        """The command that makes the lab's Asterisk read the ACL include again."""
+        return f"chroot {self.root} asterisk -rx 'module reload res_pjsip.so'"
+
+    def fraud_settings(self) -> dict[str, str]:
+        """``CALLCTL_*`` settings that turn the fraud guard's address blocking on here."""
+        return {
+            "CALLCTL_SECURITY_LOG": str(self.security_log),
+            "CALLCTL_ACL_FILE": str(self.acl_file),
+            "CALLCTL_ACL_RELOAD": self.acl_reload,
+        }
 
     # ------------------------------------------------------------------ checks
 
@@ -134,6 +158,8 @@ class Lab:
         for name in CONFIG_FILES:
             shutil.copyfile(self.dialplan / name, self.etc / name)
         creds = self._credentials(lines)
+        # No address blocked by a callctl that is gone (its blocks end with it).
+        self.acl_file.write_text("; callctl fraud guard: nothing blocked\n")
         (self.etc / "pjsip_lines.conf").write_text(render_lines(lines, creds))
         # Passwords: readable by Asterisk's group only (the uid differs in the chroot).
         (self.etc / "pjsip_lines.conf").chmod(0o640)

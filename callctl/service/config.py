@@ -32,6 +32,12 @@ class Settings:
     log_level: str = "INFO"
     # /healthz and /metrics answer without a token to loopback clients (127.0.0.0/8, ::1)
     http_open_loopback: bool = True
+    # Fraud guard (docs/security.md): Asterisk's security log to follow (off when unset), the
+    # pjsip ACL include callctl writes the blocked addresses to, and the command that makes
+    # Asterisk read it again.
+    security_log: str | None = None
+    acl_file: str | None = None
+    acl_reload: str = "asterisk -rx 'module reload res_pjsip.so'"
 
     def clock_start(self) -> datetime | None:
         if not self.clock:

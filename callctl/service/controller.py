@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -26,6 +26,7 @@ from callctl.agi.protocol import AgiEnvironment, AgiError
 from callctl.agi.server import AgiHangup, AgiSession
 from callctl.core.classify import Classification, Classifier
 from callctl.core.emergency import Centres, EmergencyPlan
+from callctl.core.fraud import LineActivity, seconds_in_window
 from callctl.core.lines import Line
 from callctl.core.location import DeviceContext, assess_location
 from callctl.core.policy import Decision, decide, emergency_route, line_plan
@@ -129,6 +130,15 @@ def _decimal(value: str) -> Decimal:
 __all__ = ["ActiveCall", "BadRequest", "Controller"]
 
 
+@dataclass(slots=True)
+class Reservation:
+    """Seconds granted to a call abroad, held until its record is written (fraud guard)."""
+
+    line: str
+    seconds: int
+    live: bool = True  # False once the call hung up: its record is being written
+
+
 class Controller:
     """Decides and records calls for the FastAGI server; tells ``observer`` as it goes."""
 
@@ -147,6 +157,7 @@ class Controller:
         self.classifier = Classifier(tariff.numbering)
         self.rater = Rater(tariff)
         self.active: dict[CallKey, ActiveCall] = {}
+        self.reserved: dict[CallKey, Reservation] = {}
         self.provinces = default_provinces()
         self.lines = LineCache(store)
         self.observer = observer or Observer()
@@ -199,7 +210,13 @@ class Controller:
             line = await self.lines.line(args["line"]) if args["line"] else None
             usage = await self.lines.usage(args["line"], self.rater.period_of(now))
             busy = self._device_busy(args["endpoint"], device_of(args))
-            decision = decide(c, line, usage, self.tariff, self.emergency, device_busy=busy)
+            abroad = await self._abroad(args["line"], c, now) if line is not None else None
+            decision = decide(
+                c, line, usage, self.tariff, self.emergency, device_busy=busy, abroad=abroad
+            )
+            if abroad is not None and decision.routed and decision.limit_seconds is not None:
+                # No await since the activity was read: the next decision sees this grant.
+                self.reserved[key] = Reservation(args["line"], decision.limit_seconds)
         try:
             await session.set_variable(CALLCTL_VAR, decision.agi_value())
         except AgiHangup:
@@ -222,6 +239,29 @@ class Controller:
                 )
             )  # fmt: skip
         self.observer.decided(call, time.perf_counter() - started)
+
+    async def _abroad(self, line: str, c: Classification, now: datetime) -> LineActivity | None:
+        """What the line is doing abroad, for the fraud guard's velocity limits.
+
+        Grants are read before and after the records: a call whose record is committed in
+        between may count twice (never too few), and grants made meanwhile are seen.
+        """
+        rules = self.tariff.fraud.velocity
+        if not line or c.group not in rules.groups:
+            return None
+        before = self._reservations(line)
+        window = timedelta(seconds=rules.window_seconds)
+        calls = await self.store.answered_intervals(line, rules.groups, now - window)
+        after = self._reservations(line)
+        held = {**before, **after}
+        return LineActivity(
+            finished_seconds=seconds_in_window(calls, now, rules.window_seconds),
+            reserved_seconds=sum(r.seconds for r in held.values()),
+            in_progress=sum(1 for r in after.values() if r.live),
+        )
+
+    def _reservations(self, line: str) -> dict[CallKey, Reservation]:
+        return {k: r for k, r in self.reserved.items() if r.line == line}
 
     async def _emergency(self, c: Classification, args: dict[str, str]) -> Decision:
         """Never refused, never waits long on the database (R9)."""
@@ -252,6 +292,7 @@ class Controller:
         self, key: CallKey, args: dict[str, str], decision: Decision, now: datetime
     ) -> None:
         """The caller hung up while callctl decided (a CANCEL during the AGI)."""
+        self.reserved.pop(key, None)
         self.observer.cancelled(ActiveCall(key, args["line"], args["dialled"], decision, now))
         record = replace(
             base_record(key, args["line"], args["dialled"], decision, now),
@@ -277,6 +318,9 @@ class Controller:
             log.warning("hangup of %s/%s: unknown call, nothing to rate", key.host, key.call_id)
             return
         active = self.active.pop(key, None) or self._rebuild(key, args)
+        reservation = self.reserved.get(key)
+        if reservation is not None:
+            reservation.live = False  # no longer in progress; its seconds stay held
         self.observer.ended(active)
         ended = _epoch(args["ended"]) or datetime.now(UTC)
         duration = _decimal(args["answered_ms"]) / 1000
@@ -296,6 +340,7 @@ class Controller:
         task = asyncio.ensure_future(self._settle(key, active.line, settlement))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
+        task.add_done_callback(lambda _: self.reserved.pop(key, None))  # the record holds them
         _, written = await asyncio.shield(task)
         self.lines.drawn(active.line, settlement.period)
         if not written:

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from callctl.core.fraud import AuthAlert
 from callctl.core.records import CallKey, CallRecord
 from callctl.service.observer import ActiveCall, location_trust, outcome
 
@@ -64,3 +65,32 @@ def call_json(call: ActiveCall) -> JsonObject:
         if d.location is not None:
             out["location_source"] = d.location.source
     return out
+
+
+def call_alert_json(call: ActiveCall) -> JsonObject:
+    """A fraud guard alert raised by a refused call (``alert.fraud``)."""
+    d = call.decision
+    return {
+        "kind": d.alert,
+        "call": call_name(call.key),
+        "line": call.line,
+        "dialled": call.dialled,
+        "e164": d.classification.e164,
+        "group": d.classification.group,
+        "sip_code": d.sip_code,
+        "reason": d.reason,
+        "decided_at": call.decided_at.isoformat(),
+    }
+
+
+def auth_alert_json(alert: AuthAlert) -> JsonObject:
+    """An address blocked, unblocked or noticed by the fraud guard (``alert.fraud``)."""
+    return {
+        "kind": alert.kind,
+        "address": alert.address,
+        "failures": alert.failures,
+        "accounts": list(alert.accounts),
+        "until": alert.until.isoformat() if alert.until else None,
+        "reason": alert.reason,
+        "noticed_at": alert.at.isoformat(),
+    }

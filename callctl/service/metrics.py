@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from callctl.agi.server import AgiCounters
+from callctl.core.fraud import ALERT_KINDS, AUTH_BLOCK, AUTH_UNBLOCK, AuthAlert
 from callctl.core.policy import REFUSALS
 from callctl.core.records import CallRecord
 from callctl.service.observer import ActiveCall, Observer, location_trust, outcome
@@ -101,7 +102,20 @@ class Metrics(Observer):
             ["location"],
             registry=r,
         )
+        self.fraud_alerts = Counter(
+            "callctl_fraud_alerts",
+            "Fraud guard alerts, by kind (docs/security.md)",
+            ["kind"],
+            registry=r,
+        )
+        self.blocked_addresses = Gauge(
+            "callctl_blocked_addresses",
+            "Addresses blocked after repeated failed authentications",
+            registry=r,
+        )
         self.bad_requests = 0
+        for name in ALERT_KINDS:
+            self.fraud_alerts.labels(name)
         for name in OUTCOMES:
             self.decisions.labels(name)
         for name in TRUST:
@@ -146,6 +160,8 @@ class Metrics(Observer):
         if kind == "refuse":
             code = decision.refusal if decision.refusal in REFUSALS else "other"
             self.refusals.labels(code, str(decision.sip_code or "")).inc()
+            if decision.alert is not None:
+                self.fraud_alerts.labels(decision.alert).inc()
         elif kind == "emergency":
             self.emergency.labels(location_trust(decision)).inc()
 
@@ -158,6 +174,13 @@ class Metrics(Observer):
 
     def bad_request(self, script: str) -> None:
         self.bad_requests += 1
+
+    def auth_alert(self, alert: AuthAlert) -> None:
+        self.fraud_alerts.labels(alert.kind).inc()
+        if alert.kind == AUTH_BLOCK:
+            self.blocked_addresses.inc()
+        elif alert.kind == AUTH_UNBLOCK:
+            self.blocked_addresses.dec()
 
 
 class _Total(Collector):

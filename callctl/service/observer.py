@@ -1,8 +1,9 @@
 """What the controller says about calls as they happen: the seam for metrics and the stream.
 
 The controller calls an :class:`Observer` at each step of a call (decided, cancelled,
-ended, recorded) and on a request it cannot read. Observers run inside the controller's
-request, on the event loop: they must be quick, never await, and never raise (the
+ended, recorded) and on a request it cannot read; the security log watcher calls it when
+the fraud guard blocks or unblocks an address (``auth_alert``). Observers run inside the
+controller's request, on the event loop: they must be quick, never await, and never raise (the
 :class:`Observers` fan-out logs and swallows what one raises, so a broken observer cannot
 change a decision). The core knows nothing of them.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from callctl.core.fraud import AuthAlert
 from callctl.core.policy import Decision
 from callctl.core.records import CallKey, CallRecord
 
@@ -66,6 +68,9 @@ class Observer:
     def bad_request(self, script: str) -> None:
         """A FastAGI request whose arguments could not be read."""
 
+    def auth_alert(self, alert: AuthAlert) -> None:
+        """The fraud guard blocked, unblocked, or would have blocked an address."""
+
 
 class Observers(Observer):
     """Several observers, called in order; one that raises is logged and skipped."""
@@ -92,6 +97,10 @@ class Observers(Observer):
     def bad_request(self, script: str) -> None:
         for o in self.observers:
             self._call(o.bad_request, script)
+
+    def auth_alert(self, alert: AuthAlert) -> None:
+        for o in self.observers:
+            self._call(o.auth_alert, alert)
 
     @staticmethod
     def _call(method: Callable[..., None], *args: object) -> None:

@@ -9,13 +9,16 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 
 from callctl.agi.server import FastAgiServer
+from callctl.core.fraud import AuthGuard
 from callctl.data import default_emergency_plan, default_tariff, read_tariff
 from callctl.http.app import FEATURES, make_app
 from callctl.http.view import add_view
+from callctl.service.authwatch import SecurityLogWatcher
 from callctl.service.clock import Clock
 from callctl.service.config import Settings
 from callctl.service.controller import Controller
@@ -38,6 +41,7 @@ class Service:
     hub: EventHub
     metrics: Metrics
     http_port: int  # the bound port (the ephemeral one when started with port 0)
+    watcher: SecurityLogWatcher | None = None  # the fraud guard's, when security_log is set
 
 
 @contextlib.asynccontextmanager
@@ -77,6 +81,16 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
+        watcher = None
+        if settings.security_log:
+            watcher = SecurityLogWatcher(
+                AuthGuard(tariff.fraud.auth),
+                Path(settings.security_log),
+                observer,
+                acl_file=Path(settings.acl_file) if settings.acl_file else None,
+                reload_command=settings.acl_reload,
+            )
+            await watcher.start()
         await agi.start()
         try:
             site = web.TCPSite(runner, settings.http_host, settings.http_port)
@@ -88,8 +102,10 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
                 engine.url.render_as_string(hide_password=True), tariff.id,
                 f", test clock from {start.isoformat()}" if start else "",
             )  # fmt: skip
-            yield Service(controller, agi, hub, metrics, http_port)
+            yield Service(controller, agi, hub, metrics, http_port, watcher)
         finally:
+            if watcher is not None:
+                await watcher.close()
             await agi.close()
             await controller.drain()
             await runner.cleanup()

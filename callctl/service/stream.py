@@ -2,8 +2,9 @@
 
 :class:`EventHub` is an :class:`Observer` of the controller: every step of a call becomes
 one event (``call.decided``, ``call.refused``, ``call.cancelled``, ``call.ended``,
-``record``). Each event gets the next id of one increasing sequence; the sequence of a
-process starts at the time the hub was made, in microseconds since the epoch, so a
+``record``), and every fraud guard alert one ``alert.fraud`` (a refusal that is an alert,
+an address blocked or unblocked). Each event gets the next id of one increasing sequence;
+the sequence of a process starts at the time the hub was made, in microseconds since the epoch, so a
 restarted server's ids are all larger than its predecessor's (a client's old position is
 then older than the new ring, and it is told to reset).
 
@@ -29,8 +30,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from callctl.core.fraud import AuthAlert
 from callctl.core.records import CallRecord
-from callctl.service.jsonview import JsonObject, call_json, call_name, record_json
+from callctl.service.jsonview import (
+    JsonObject,
+    auth_alert_json,
+    call_alert_json,
+    call_json,
+    call_name,
+    record_json,
+)
 from callctl.service.observer import ActiveCall, Observer
 
 RING_SIZE = 10_000  # about three minutes of events at 50 calls/s
@@ -195,6 +204,8 @@ class EventHub(Observer):
             self.live[event.data["call"]] = event.data
         else:
             self.publish("call.refused", call_json(call))
+            if call.decision.alert is not None:
+                self.publish("alert.fraud", call_alert_json(call))
 
     def cancelled(self, call: ActiveCall) -> None:
         self.publish("call.cancelled", call_json(call))
@@ -207,3 +218,6 @@ class EventHub(Observer):
     def recorded(self, records: Sequence[CallRecord], seconds: float, kind: str) -> None:
         for record in records:
             self.publish("record", record_json(record))
+
+    def auth_alert(self, alert: AuthAlert) -> None:
+        self.publish("alert.fraud", auth_alert_json(alert))

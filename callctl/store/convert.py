@@ -90,6 +90,7 @@ def record_values(record: CallRecord) -> dict[str, Any]:
         "location_province": record.location_province,
         "location_reasons": list(record.location_reasons),
         "source": record.source,
+        "alert": record.alert,
     }
 
 
@@ -141,4 +142,5 @@ def record_from_columns(v: Mapping[str, Any]) -> CallRecord:
         location_province=v["location_province"],
         location_reasons=tuple(v["location_reasons"]),
         source=v["source"],
+        alert=v["alert"],
     )

@@ -201,6 +201,7 @@ class CallRecordRow(Base):
     location_province: Mapped[str | None] = mapped_column(String(32))
     location_reasons: Mapped[list[str]]
     source: Mapped[str] = mapped_column(String(16))
+    alert: Mapped[str | None] = mapped_column(String(32))  # fraud guard alert kind (0004)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

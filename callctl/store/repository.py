@@ -218,6 +218,21 @@ class Store:
         async with self._read() as session:
             return [record_from_row(r) for r in await session.scalars(stmt)]
 
+    async def answered_intervals(
+        self, line: str, groups: Iterable[str], ended_after: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        """(answered_at, ended_at) of the line's answered calls of ``groups`` that ended
+        after ``ended_after``: the fraud guard's velocity window (docs/security.md)."""
+        stmt = select(CallRecordRow.answered_at, CallRecordRow.ended_at).where(
+            CallRecordRow.line == line,
+            CallRecordRow.group.in_(sorted(groups)),
+            CallRecordRow.ended_at > ended_after,
+            CallRecordRow.answered_at.is_not(None),
+        )
+        async with self._read() as session:
+            rows = await session.execute(stmt)
+            return [(a, e) for a, e in rows if a is not None and e is not None]
+
     async def existing_keys(self, keys: Iterable[CallKey]) -> set[CallKey]:
         """Those of ``keys`` that have a record."""
         by_host: defaultdict[str, set[str]] = defaultdict(set)
