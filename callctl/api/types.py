@@ -29,7 +29,16 @@ from callctl.store.lines_yaml import e164
 LOCAL = ZoneInfo("Europe/Brussels")  # R3, R6: the tariff's time zone
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_NUMBER = re.compile(r"^\s*[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*$")
 _SPACED_OFFSET = re.compile(r"^(.*T[0-9:.]+) ([0-9]{2}(:?[0-9]{2})?)$")
+
+
+def _not_a_number(value: Any) -> Any:
+    """Refuse a number for a time: pydantic would read ``0.0`` as a Unix time, which the
+    schema (an ISO 8601 string) does not promise."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("a time is ISO 8601 text with an offset, not a number")
+    return value
 
 
 def _restore_plus(value: Any) -> Any:
@@ -60,6 +69,7 @@ def _local_text(value: datetime) -> str:
 InTime = Annotated[
     AwareDatetime,
     BeforeValidator(_restore_plus),
+    BeforeValidator(_not_a_number),
     AfterValidator(_in_range),
     Field(description="ISO 8601 with a UTC offset, e.g. 2026-03-01T00:00:00+01:00"),
 ]
