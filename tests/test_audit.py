@@ -8,6 +8,7 @@ The audit against the real PBX, and the proof that it fails on each leak, are in
 
 from __future__ import annotations
 
+import io
 import math
 import secrets
 import stat
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from callctl.cli import live_cmd
+from callctl.cli.live_cmd import EXIT_FINDINGS, EXIT_INCOMPLETE
+from callctl.cli.main import main
 from callctl.data import default_tariff
 from callctl.pbx.audit import (
     COMMON_PASSWORDS,
@@ -24,8 +28,11 @@ from callctl.pbx.audit import (
     Device,
     Finding,
     Leak,
+    Response,
+    compare,
     lab_names,
     near_misses,
+    parse_responses,
     parse_svcrack,
     parse_svmap,
     parse_svwar,
@@ -68,6 +75,19 @@ SVCRACK_OUT = """\
 """
 
 
+def debug_packet(user: str, status: str, realm: str | None = "callctl") -> str:
+    """A response as svwar --debug prints it: its source, then a bytes literal."""
+    challenge = f'WWW-Authenticate: Digest realm="{realm}",nonce="1795678507/45d6"\r\n'
+    text = (
+        f"SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n"
+        f'From: "{user}" <sip:{user}@127.0.0.1>;tag=3332\r\n'
+        f'To: "{user}" <sip:{user}@127.0.0.1>;tag=z9hG4bK-1\r\nCSeq: 1 INVITE\r\n'
+        + (challenge if realm else "")
+        + "Server: callctl-pbx\r\nContent-Length:  0\r\n\r\n"
+    )
+    return f"('127.0.0.1', 5060)\n{text.encode()!r}\n"
+
+
 def sections_with(text: str, option: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(option)]
 
@@ -99,6 +119,52 @@ def test_nothing_found_is_an_empty_list(parse: object) -> None:
     assert callable(parse)
     assert parse("no results\n") == []
     assert parse("") == []
+
+
+def test_responses_from_svwar_debug_output() -> None:
+    stdout = (
+        debug_packet("3538029800", "401 Unauthorized")
+        + debug_packet("3222000001", "100 Trying", realm=None)
+        + debug_packet("3222000001", "401 Unauthorized", realm="callctl-lines")
+        + SVWAR_OUT
+    )
+    assert parse_responses(stdout) == [
+        Response("3538029800", "401 Unauthorized", "callctl"),
+        Response("3222000001", "401 Unauthorized", "callctl-lines"),
+    ]
+
+
+def test_a_name_answered_like_an_unknown_user_is_no_finding() -> None:
+    same = [Response("3538029800", "401 Unauthorized", "callctl"),
+            Response("3222000001", "401 Unauthorized", "callctl")]  # fmt: skip
+    assert compare("REGISTER", "3222000001", same) is None
+
+
+@pytest.mark.parametrize(
+    "got",
+    [
+        Response("3222000001", "401 Unauthorized", "callctl-lines"),  # realm mismatch
+        Response("3222000001", "200 OK", None),  # unauthenticated OPTIONS
+        Response("3222000001", "403 Forbidden", None),
+    ],
+)
+def test_a_name_answered_otherwise_is_a_finding(got: Response) -> None:
+    base = Response("3538029800", "401 Unauthorized", "callctl")
+    finding = compare("OPTIONS", "3222000001", [base, got])
+    assert isinstance(finding, Finding)
+    assert finding.check == "svwar OPTIONS"
+    assert finding.subject == "3222000001"
+    assert finding.detail == f"answered {got} where an unknown user gets {base}"
+
+
+def test_no_response_is_a_problem_not_a_pass() -> None:
+    base = Response("3538029800", "401 Unauthorized", "callctl")
+    assert compare("INVITE", "3222000001", [base]) == (
+        "svwar INVITE: no final response for 3222000001"
+    )
+    assert compare("INVITE", "3222000001", []) == (
+        "svwar INVITE: no final response for an unknown user"
+    )
 
 
 def test_tool_error() -> None:
@@ -248,3 +314,61 @@ def test_passwords_are_kept_across_runs(tmp_path: Path) -> None:
     first = lab.credentials()
     lab._credentials(LAB_LINES)
     assert lab.credentials() == first
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+@pytest.mark.parametrize(
+    ("report", "code", "last_line"),
+    [
+        (AuditReport("127.0.0.1:5060", devices=(Device("127.0.0.1:5060", "callctl-pbx"),)),
+         0, "result: nothing found"),
+        (AuditReport("127.0.0.1:5060", findings=(Finding("svwar OPTIONS", "carrier", "noauth"),)),
+         EXIT_FINDINGS, "result: 1 finding(s)"),
+        (AuditReport("127.0.0.1:5060", problems=("svmap does not see a SIP device",)),
+         EXIT_INCOMPLETE, "result: incomplete, the audit could not run every check"),
+    ],
+)  # fmt: skip
+def test_callctl_pbx_audit_prints_the_report_and_exits_on_findings(
+    monkeypatch: pytest.MonkeyPatch, report: AuditReport, code: int, last_line: str
+) -> None:
+    asked: list[list[str]] = []
+
+    def fake_audit(lab: Lab, *, extra_passwords: list[str]) -> AuditReport:
+        del lab
+        asked.append(extra_passwords)
+        return report
+
+    monkeypatch.setattr(Lab, "running", lambda self: True)
+    monkeypatch.setattr(live_cmd, "audit_lab", fake_audit)
+    out = io.StringIO()
+    assert main(["pbx", "audit"], out) == code
+    assert out.getvalue().splitlines()[-1] == last_line
+    assert asked == [[]]
+
+
+def test_callctl_pbx_audit_reads_a_wordlist(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("Summer2026!\nvoicepro\n")
+    asked: list[list[str]] = []
+
+    def fake_audit(lab: Lab, *, extra_passwords: list[str]) -> AuditReport:
+        del lab
+        asked.append(extra_passwords)
+        return AuditReport("127.0.0.1:5060")
+
+    monkeypatch.setattr(Lab, "running", lambda self: True)
+    monkeypatch.setattr(live_cmd, "audit_lab", fake_audit)
+    assert main(["pbx", "audit", "--wordlist", str(words)], io.StringIO()) == 0
+    assert asked == [["Summer2026!", "voicepro"]]
+
+
+def test_callctl_pbx_audit_needs_a_running_pbx(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(Lab, "running", lambda self: False)
+    assert main(["pbx", "audit"], io.StringIO()) == 1
+    assert "not running: callctl pbx up" in capsys.readouterr().err

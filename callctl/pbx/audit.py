@@ -19,6 +19,7 @@ prove that the audit fails when a leak is there (``docs/security.md``).
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,8 +47,7 @@ COMMON_PASSWORDS = (
     "asterisk", "voip", "sip", "changeme", "0000", "1111", "qwerty", "letmein",
 )  # fmt: skip
 ANONYMOUS_MODULE = "res_pjsip_endpoint_identifier_anonymous.so"
-SVWAR_EXIT_FOUND = 40  # sipvicious: a response other than the unknown user's
-SVWAR_EXIT_ERROR = 30  # sipvicious: no response, or the scan could not run
+SVCRACK_EXIT_ERROR = 30  # sipvicious: no response, or the scan could not run
 
 
 class AuditError(RuntimeError):
@@ -116,9 +117,9 @@ class AuditReport:
         out = [f"SIP security audit of {self.target}"]
         for device in self.devices:
             out.append(f"  svmap: {device.address} answers as {device.user_agent!r}")
-        for run in self.runs:
-            out.append(f"  ran {run.tool} {' '.join(run.args)}: exit {run.returncode}, "
-                       f"{run.seconds:.1f} s")  # fmt: skip
+        for tool in dict.fromkeys(run.tool for run in self.runs):
+            mine = [run for run in self.runs if run.tool == tool]
+            out.append(f"  {tool}: {len(mine)} run(s), {sum(r.seconds for r in mine):.1f} s")
         out.extend(f"  problem: {p}" for p in self.problems)
         out.extend(f"  FINDING {f}" for f in self.findings)
         if self.clean:
@@ -131,6 +132,18 @@ class AuditReport:
 
 
 # ---------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A final SIP response svwar received: what a scanner compares between names."""
+
+    user: str  # the user of its From header: the name svwar tried
+    status: str  # "401 Unauthorized"
+    realm: str | None  # of its digest challenge, if any
+
+    def __str__(self) -> str:
+        return self.status + (f' (realm "{self.realm}")' if self.realm else "")
 
 
 def parse_table(stdout: str) -> list[tuple[str, ...]]:
@@ -156,6 +169,46 @@ def parse_svcrack(stdout: str) -> list[Finding]:
     """A cracked password is named by its user only: the report never carries it."""
     return [Finding("svcrack", row[0], "password found") for row in parse_table(stdout)
             if len(row) == 2]  # fmt: skip
+
+
+def parse_responses(stdout: str) -> list[Response]:
+    """The final responses in svwar's ``--debug`` output (it prints each packet it receives
+    as a Python bytes literal); provisional responses and requests are left out."""
+    out = []
+    for line in stdout.splitlines():
+        if not line.startswith(("b'", 'b"')):
+            continue
+        packet = ast.literal_eval(line)
+        if not isinstance(packet, bytes):
+            continue
+        text = packet.decode("utf-8", "replace")
+        status = re.match(r"SIP/2\.0 ([2-6]\d\d[^\r\n]*)", text)
+        user = re.search(r"^(?:From|f):[^\r\n]*?<?sips?:([^@;>\s]+)@", text, re.MULTILINE)
+        if status is None or user is None:
+            continue
+        realm = re.search(r'^WWW-Authenticate:[^\r\n]*realm="([^"]*)"', text,
+                          re.MULTILINE | re.IGNORECASE)  # fmt: skip
+        out.append(Response(user.group(1), status.group(1).strip(),
+                            realm.group(1) if realm else None))  # fmt: skip
+    return out
+
+
+def compare(method: str, name: str, responses: Sequence[Response]) -> Finding | str | None:
+    """Whether ``name`` was answered unlike the unknown user svwar asks first: a finding,
+    a problem (a string: the comparison could not be made), or None (the same answer).
+
+    svwar 0.3.8 cannot tell this itself on a PBX that challenges everybody: it stops at the
+    first response equal to the unknown user's 401 ("unknown response"), and it compares
+    status lines only, so a challenge in another realm goes unnoticed."""
+    mine = [r for r in responses if r.user == name]
+    others = [r for r in responses if r.user != name]
+    if not mine or not others:
+        who = "an unknown user" if not others else name
+        return f"svwar {method}: no final response for {who}"
+    base, got = others[0], mine[-1]
+    if (got.status, got.realm) == (base.status, base.realm):
+        return None
+    return Finding(f"svwar {method}", name, f"answered {got} where an unknown user gets {base}")
 
 
 def tool_error(stderr: str) -> str | None:
@@ -190,10 +243,12 @@ def sipvicious(tool: str) -> str:
 
 @dataclass
 class Auditor:
-    """Runs sipvicious against ``target`` and collects what it found."""
+    """Runs sipvicious against ``target`` and collects what it found. svwar runs once per
+    name (see :func:`compare`), ``workers`` at a time."""
 
     target: str = DEFAULT_TARGET
     timeout: float = 120
+    workers: int = 6
     runs: list[ToolRun] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -220,19 +275,29 @@ class Auditor:
         return devices
 
     def svwar(self, method: str, names: Iterable[str]) -> list[Finding]:
-        """Try each name with ``method``. ``--force``: svwar gives up by itself when an unknown
-        user is asked to authenticate, which is exactly what a good PBX does."""
+        """Each name with ``method``, each in its own svwar run."""
+        with ThreadPoolExecutor(self.workers) as pool:
+            results = list(pool.map(lambda name: self._svwar_one(method, name), names))
+        return [f for found in results for f in found]
+
+    def _svwar_one(self, method: str, name: str) -> list[Finding]:
+        """``--force``: svwar gives up by itself when an unknown user is asked to
+        authenticate, which is exactly what a good PBX does."""
         with tempfile.TemporaryDirectory(prefix="callctl-audit-") as work:
             dictionary = Path(work) / "names.txt"
-            dictionary.write_text("".join(f"{n}\n" for n in names))
-            proc = self._run("svwar", ["--force", "-m", method, "-d", str(dictionary),
-                                       "--maximumtime", "5"])  # fmt: skip
-        findings = parse_svwar(method, proc.stdout)
-        error = tool_error(proc.stderr)
-        if proc.returncode == SVWAR_EXIT_ERROR or error:
-            reason = error or f"exit {proc.returncode}"
-            self.problems.append(f"svwar {method} did not complete: {reason}")
-        return findings
+            dictionary.write_text(name + "\n")
+            proc = self._run("svwar", ["--force", "--debug", "-m", method, "-d",
+                                       str(dictionary), "--maximumtime", "5"])  # fmt: skip
+        found = parse_svwar(method, proc.stdout)
+        verdict = compare(method, name, parse_responses(proc.stdout))
+        if isinstance(verdict, str):
+            error = tool_error(proc.stderr)
+            self.problems.append(verdict + (f" ({error})" if error else ""))
+        elif verdict is not None and not found:
+            found = [verdict]
+        elif verdict is not None:  # svwar's own word, with what differed
+            found = [Finding(f.check, f.subject, f"{f.detail}: {verdict.detail}") for f in found]
+        return found
 
     def svcrack(self, user: str, passwords: Iterable[str]) -> list[Finding]:
         with tempfile.TemporaryDirectory(prefix="callctl-audit-") as work:
@@ -242,7 +307,7 @@ class Auditor:
             proc = self._run("svcrack", ["-u", user, "-d", str(wordlist),
                                          "--maximumtime", "5"])  # fmt: skip
         findings = parse_svcrack(proc.stdout)
-        if proc.returncode == SVWAR_EXIT_ERROR:
+        if proc.returncode == SVCRACK_EXIT_ERROR:
             self.problems.append(f"svcrack {user} did not complete: exit {proc.returncode}")
         return findings
 
@@ -360,3 +425,14 @@ def weakened(lab: Lab, leak: Leak) -> Iterator[None]:
         if leak is Leak.ANONYMOUS and ANONYMOUS_MODULE in lab.cli("module show like anonymous"):
             lab.cli(f"module unload {ANONYMOUS_MODULE}")
         lab.cli("core reload")
+
+
+def forget_registrations(lab: Lab, endpoint: str) -> list[str]:
+    """Remove the contacts registered to ``endpoint``'s AOR (the registrar keeps them in
+    Asterisk's database): svcrack registers its own address when it finds a password."""
+    listing = lab.cli("database show registrar/contact")
+    keys = re.findall(rf"^/registrar/contact/({re.escape(endpoint)};@\w+):", listing,
+                      flags=re.MULTILINE)  # fmt: skip
+    for key in keys:
+        lab.cli(f"database del registrar/contact {key}")
+    return keys
