@@ -1,4 +1,4 @@
-"""``callctl serve``, ``callctl pbx up|down|status`` and ``callctl reconcile``."""
+"""``callctl serve``, ``callctl pbx up|down|status|audit`` and ``callctl reconcile``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TextIO
 
 from callctl.cli.lines_cmd import ENV_DB, EXIT_DATA
 from callctl.data import default_tariff, read_tariff
+from callctl.pbx.audit import AuditError, audit_lab
 from callctl.pbx.lab import Lab, LabError
 from callctl.service.config import ConfigError, load_settings
 from callctl.service.reconcile import CdrFileError, reconcile
@@ -23,6 +24,8 @@ from callctl.store.migrate import migrate
 from callctl.store.repository import Store
 
 LAB_LINES = Path(__file__).resolve().parents[2] / "dialplan" / "lab-lines.yaml"
+EXIT_FINDINGS = 3  # callctl pbx audit: a scanner found something
+EXIT_INCOMPLETE = 4  # callctl pbx audit: a check could not be made (so nothing is proven)
 
 
 def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,11 +38,14 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("pbx", help="the test PBX: a real Asterisk in a Debian chroot")
-    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("action", choices=("up", "down", "status", "audit"),
+                   help="audit: scan the running PBX with sipvicious")  # fmt: skip
     p.add_argument(
         "--lines", metavar="LINES.yaml", default=str(LAB_LINES),
         help="lines to make SIP endpoints (default: dialplan/lab-lines.yaml)",
     )  # fmt: skip
+    p.add_argument("--wordlist", metavar="FILE",
+                   help="audit: more passwords for svcrack to try, one a line")  # fmt: skip
     p.set_defaults(func=cmd_pbx)
 
     p = sub.add_parser("reconcile", help="rate the calls of Asterisk's CDR file callctl missed")
@@ -79,12 +85,30 @@ def cmd_pbx(args: argparse.Namespace, out: TextIO) -> int:
         elif args.action == "down":
             lab.down()
             out.write("test PBX down\n")
+        elif args.action == "audit":
+            return _audit(lab, args.wordlist, out)
         else:
             out.write(json.dumps(lab.status()) + "\n")
     except (LabError, LinesFileError, OSError) as exc:
         print(f"callctl: {exc}", file=sys.stderr)
         return EXIT_DATA
     return 0
+
+
+def _audit(lab: Lab, wordlist: str | None, out: TextIO) -> int:
+    """Exit 0 when nothing is found, 3 with findings, 4 when a check could not run."""
+    if not lab.running():
+        raise LabError("the test PBX is not running: callctl pbx up")
+    words = Path(wordlist).read_text("utf-8").split() if wordlist else []
+    try:
+        report = audit_lab(lab, extra_passwords=words)
+    except AuditError as exc:
+        print(f"callctl: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    out.write(report.render())
+    if report.findings:
+        return EXIT_FINDINGS
+    return EXIT_INCOMPLETE if report.problems else 0
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
