@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from callctl.core.money import ZERO, round_cents
 from callctl.core.rating import RatedCall, Usage
+from callctl.core.records import CallRecord
 from callctl.core.tariff import Fee, Plan, Tariff
 
 
@@ -96,3 +97,22 @@ def build_statements(
     calls = list(rated)
     periods = sorted({r.period for r in calls} | set(usage))
     return [build_statement(p, calls, usage.get(p, Usage(p)), plan, tariff) for p in periods]
+
+
+def rated_of(record: CallRecord) -> RatedCall:
+    """A call record's rated figures (R10 holds them all), for statements built from records."""
+    return RatedCall(
+        period=record.period or "",
+        group=record.group,
+        price_key=None,
+        peak_seconds=record.peak_seconds,
+        offpeak_seconds=record.offpeak_seconds,
+        bundle_seconds=record.bundle_seconds,
+        fair_use_seconds=record.fair_use_seconds,
+        charged_seconds=record.charged_seconds,
+        setup_fee=record.setup_fee,
+        per_call_fee=record.per_call_fee,
+        amount=record.amount,
+        tariff_id=record.tariff_id,
+        refused=record.reason if record.action == "refuse" else None,
+    )

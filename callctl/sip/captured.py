@@ -75,8 +75,11 @@ class CapturedDecider:
             device = device_id(request)
         except SipParseError:
             device = None
-        line = find_line(self.lines, user, self.classifier)
-        return CapturedCall(dialled, user, line, self.classifier(dialled), device)
+        return CapturedCall(dialled, user, self.find(user), self.classifier(dialled), device)
+
+    def find(self, user: str | None) -> Line | None:
+        """The line a caller presents (see ``find_line``)."""
+        return find_line(self.lines, user, self.classifier)
 
     def decide(
         self,

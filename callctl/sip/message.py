@@ -576,11 +576,13 @@ def _check_cseq(value: str, method: str | None) -> None:
 
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_LENGTH_LINE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,10})[ \t]*\r?$", re.I | re.M)
+_LENGTH_LINE = re.compile(
+    rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,10})[ \t]*\r?$", re.I | re.M
+)
 
 
 def frame_length(
-    buffer: bytes,
+    buffer: bytes | bytearray,
     start: int = 0,
     *,
     max_headers_bytes: int = MAX_HEADERS_BYTES,
