@@ -17,6 +17,7 @@ from callctl.cli.demo import run_demo
 from callctl.cli.lines_cmd import add_lines_commands
 from callctl.cli.live_cmd import add_live_commands
 from callctl.cli.rate_report import emit_json, rate_file
+from callctl.cli.replay_cmd import add_replay_command
 from callctl.cli.route_cmd import add_route_command
 from callctl.core.classify import Classifier
 from callctl.core.tariff import Tariff, TariffError
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lines_commands(sub)
     add_live_commands(sub)
     add_route_command(sub)
+    add_replay_command(sub)
 
     p = sub.add_parser("demo", help="classify and rate a sample month for each product")
     p.add_argument("--live", action="store_true",

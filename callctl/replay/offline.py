@@ -198,7 +198,7 @@ class OfflineReplay:
         refused_then = not d.answered and d.final_status in REFUSAL_CODES
         if decision.routed == refused_then:
             flags.append("routed_now" if decision.routed else "refused_now")
-        return ReplayedCall(d, call, decision, record, tuple(flags))
+        return ReplayedCall(d, call, decision, replace(record, source="replay"), tuple(flags))
 
     def statements(self, result: ReplayResult) -> list[tuple[str, Statement]]:
         """R8 statements per line and period (lines callctl knows), from the records."""
