@@ -45,8 +45,9 @@ PCAP_MAGICS = frozenset(
 MAX_PENDING_TCP_BYTES = 1 << 20  # out-of-order bytes held per stream before giving up a gap
 MAX_PENDING_FRAGMENTS = 1024  # IPv4 datagrams being reassembled at once
 
-_START_LINE = re.compile(rb"(?:SIP/2\.0 [1-6][0-9][0-9]|[A-Za-z]+ [^ \r\n]+ SIP/2\.0)\r?\n")
-_LINE_START = re.compile(rb"(?:^|\n)(?=SIP/2\.0 [1-6][0-9][0-9]|[A-Z]+ [^ \r\n]+ SIP/2\.0\r?\n)")
+_START = rb"(?:SIP/2\.0 [1-6][0-9][0-9](?: [^\r\n]*)?|[A-Za-z]+ [^ \r\n]+ SIP/2\.0)\r?\n"
+_START_LINE = re.compile(_START)
+_LINE_START = re.compile(rb"(?:^|\n)(?=" + _START + rb")")
 
 
 def looks_like_sip(data: bytes) -> bool:
@@ -151,7 +152,7 @@ class PacketReader:
             if len(ip) < ip.len or len(bytes(ip.data)) + ip.hl * 4 < ip.len:
                 yield Problem(where, "the packet is cut short (snap length or a truncated file)")
                 return
-            if ip.off & (dpkt.ip.IP_MF | dpkt.ip.IP_OFFMASK):
+            if ip.mf or ip.offset:
                 yield from self._fragment(where, at, ip)
                 return
             src, dst, transport = ip.src, ip.dst, ip.data
@@ -185,10 +186,10 @@ class PacketReader:
     def _fragment(self, where: str, at: datetime, ip: dpkt.ip.IP) -> Iterator[Item]:
         key = (ip.src, ip.dst, ip.id)
         frags = self.fragments.setdefault(key, _Fragments())
-        offset = (ip.off & dpkt.ip.IP_OFFMASK) * 8
+        offset = ip.offset * 8
         raw = bytes(ip.data)
         frags.parts[offset] = raw
-        if not ip.off & dpkt.ip.IP_MF:
+        if not ip.mf:
             frags.total = offset + len(raw)
         if len(self.fragments) > MAX_PENDING_FRAGMENTS:
             oldest = next(iter(self.fragments))
