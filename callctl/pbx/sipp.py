@@ -66,6 +66,7 @@ class UacCall:
     hold_ms: int = 1000  # answered: how long before the caller sends BYE
     wait_far_bye: bool = False  # answered: the far end hangs up, the caller answers 200
     cancel_after_ms: int | None = None  # send CANCEL this long after the INVITE
+    ringing: bool = False  # with cancel_after_ms: wait for the 180 first, count from it
     headers: Mapping[str, str] = field(default_factory=dict)
     contact_params: str = ""
     body: str | None = None  # replaces the SDP; give content_type with it
@@ -135,10 +136,9 @@ def uac_scenario(call: UacCall) -> str:
         f'<recv response="100" optional="{"true" if cancelling is None else "false"}"/>',
     ]
     if call.cancel_after_ms is not None:
+        if call.ringing:  # cancel_after_ms counts from the 180 (SIPp wants it mandatory)
+            steps.append('<recv response="180"/>')
         steps += [
-            # Ringing may come before the CANCEL (a far end that rings).
-            '<recv response="180" optional="true"/>',
-            '<recv response="183" optional="true"/>',
             f'<pause milliseconds="{call.cancel_after_ms}"/>',
             "<send>"
             + _cdata(

@@ -122,7 +122,11 @@ def plan_calls(
         elif d.answered_at is not None:
             outcome = {"hold_ms": _ms(duration(d.answered_at, d.ended_at or d.answered_at))}
         elif d.cancelled_at is not None:
-            outcome = {"cancel_after_ms": max(_ms(duration(d.invited_at, d.cancelled_at)), 1)}
+            since = d.ringing_at or d.invited_at
+            outcome = {
+                "cancel_after_ms": max(_ms(duration(since, d.cancelled_at)), 1),
+                "ringing": d.ringing_at is not None,
+            }
         else:
             notes.append(f"{d.call_id}: the far end's answer ({d.final_status}) cannot be "
                          "played by the lab's far ends: not played")  # fmt: skip

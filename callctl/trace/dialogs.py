@@ -65,6 +65,7 @@ class Dialog:
     source: str | None = None  # where the INVITE came from ("ip:port"), if the capture says
     destination: str | None = None
     transport: str = "UDP"
+    ringing_at: datetime | None = None  # the first provisional response other than 100
     final_status: int | None = None
     final_at: datetime | None = None
     answered_at: datetime | None = None
@@ -159,7 +160,7 @@ class DialogBuilder:
                 )  # fmt: skip
             elif number > d.invite_cseq and not d.answered:  # a new attempt (after a challenge)
                 d.invite_data, d.invite_cseq, d.invited_at = captured.data, number, at
-                d.final_status = d.final_at = d.ended_at = d.ended_by = None
+                d.final_status = d.final_at = d.ended_at = d.ended_by = d.ringing_at = None
             else:
                 d.flag("retransmissions")
             return
@@ -203,6 +204,8 @@ class DialogBuilder:
         if method != "INVITE" or number != d.invite_cseq:
             return  # a re-INVITE's, an older attempt's, a CANCEL's
         if status < 200:
+            if status > 100 and d.ringing_at is None:
+                d.ringing_at = at
             if status > 100 and to_tag:
                 d.early_tags.add(to_tag)
                 if len(d.early_tags) > 1:

@@ -100,14 +100,14 @@ SCENARIOS = {
             Placement(1.0, PAUSED, UacCall("022345678", expect=403)),
             Placement(2.0, P2G, UacCall("+33142685300", expect=403)),
             Placement(3.0, CLASSIC, UacCall("077123456", expect=403)),
-            Placement(4.0, P2G, UacCall("0470123456", hold_ms=4000, contact_params=DEVICE_A)),
+            Placement(4.0, P2G, UacCall("0470123456", hold_ms=4500, contact_params=DEVICE_A)),
             Placement(5.5, P2G, UacCall("0470987654", expect=486, contact_params=DEVICE_B)),
         )
     ),
     # A call cancelled while ringing (487), then one answered after the same ringing.
     "cancel.pcap": Scenario(
         (
-            Placement(0.0, CLASSIC, UacCall("022345679", cancel_after_ms=1500)),
+            Placement(0.0, CLASSIC, UacCall("022345679", cancel_after_ms=1500, ringing=True)),
             Placement(4.0, CLASSIC, UacCall("0470123457", hold_ms=HOLD)),
         ),
         ring_ms=3000,
