@@ -75,7 +75,8 @@ class UacCall:
     @classmethod
     def from_request(cls, request: SipRequest, **outcome: Any) -> UacCall:
         """The call a captured INVITE makes, placed by a lab line: its dialled number, the
-        headers and body it carries (the line, addresses and dialog come from SIPp)."""
+        headers and body it carries (the line, addresses and dialog come from SIPp; an INVITE
+        without a body gets SIPp's SDP offer)."""
         contact = request.header("Contact") or ""
         return cls(
             dialled=unquote(request_uri_user(request) or ""),
@@ -85,8 +86,10 @@ class UacCall:
                 if name.lower() not in _DIALOG_HEADERS
             },
             contact_params=contact.partition(">")[2] if ">" in contact else "",
-            body=request.body.decode("utf-8", "replace").replace("\r\n", "\n"),
-            content_type=request.header("Content-Type") or "application/sdp",
+            # No body (a late offer): SIPp's own SDP offer, since its ACK carries no answer.
+            body=request.body.decode("utf-8", "replace").replace("\r\n", "\n") or None,
+            content_type=(request.header("Content-Type") if request.body else None)
+            or "application/sdp",
             **outcome,
         )
 

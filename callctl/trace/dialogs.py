@@ -137,7 +137,9 @@ class DialogBuilder:
         if isinstance(message, SipRequest):
             self._request(captured, message, call_id, number, from_tag=from_tag, to_tag=to_tag)
         else:
-            self._response(captured, message, call_id, number, method=method, to_tag=to_tag)
+            self._response(
+                captured, message, call_id, number, method=method, tags=(from_tag, to_tag)
+            )
         return None
 
     def _request(
@@ -190,15 +192,16 @@ class DialogBuilder:
         number: int,
         *,
         method: str,
-        to_tag: str | None,
+        tags: tuple[str | None, str | None],
     ) -> None:
         d = self.dialogs.get(call_id)
+        to_tag = tags[1]
         if d is None:
             return  # a response to something else (REGISTER, OPTIONS …) or not in the trace
         at = captured.at
         status = response.status
         if method == "BYE" and 200 <= status < 300:
-            if d.answered and d.ended_at is None:
+            if d.answered and d.ended_at is None and set(tags) == {d.from_tag, d.to_tag}:
                 d.ended_at, d.ended_by = at, "200 to BYE"
             return
         if method != "INVITE" or number != d.invite_cseq:
