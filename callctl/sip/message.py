@@ -19,9 +19,10 @@ limits, so nothing here can hang; there are no backtracking regular expressions.
 from __future__ import annotations
 
 import binascii
+import functools
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 from urllib.parse import unquote
@@ -118,6 +119,7 @@ _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_\-.]+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_name(name: str) -> str:
     """The full, conventionally spelt name of a header (``v`` → ``Via``, ``call-id`` → ``Call-ID``).
 
@@ -255,19 +257,24 @@ class Headers:
     """
 
     fields: tuple[tuple[str, str], ...] = ()
+    _index: dict[str, tuple[str, ...]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[str]] = {}
+        for field_name, value in self.fields:
+            index.setdefault(field_name.lower(), []).append(value)
+        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
 
     def get(self, name: str) -> str | None:
         """The value of the first field called ``name``, or None."""
-        key = canonical_name(name).lower()
-        for field_name, value in self.fields:
-            if field_name.lower() == key:
-                return value
-        return None
+        values = self._index.get(canonical_name(name).lower())
+        return values[0] if values else None
 
     def get_all(self, name: str) -> tuple[str, ...]:
         """The values of every field called ``name``, in order."""
-        key = canonical_name(name).lower()
-        return tuple(value for field_name, value in self.fields if field_name.lower() == key)
+        return self._index.get(canonical_name(name).lower(), ())
 
     def get_list(self, name: str) -> tuple[str, ...]:
         """Every comma-separated element of every field called ``name`` (for list headers).
@@ -738,6 +745,24 @@ def parse_name_addr(text: str) -> NameAddr:
     if not uri_text:
         raise SipParseError(f"no URI in {_shown(value)}")
     return NameAddr(name, parse_uri(uri_text), params)
+
+
+def tag_of(value: str) -> str | None:
+    """The ``tag`` parameter of a From or To value (what dialogs are matched on).
+
+    A fast path for values without quoted strings (the header parameters follow the ``>``, or
+    the first ``;`` of an addr-spec); anything else is read by ``parse_name_addr`` (which
+    raises ``SipParseError`` on a malformed value).
+    """
+    if '"' in value:
+        return parse_name_addr(value).params.get("tag")
+    close = value.rfind(">")
+    params = value[close + 1 :] if close >= 0 else value.partition(";")[2]
+    for param in params.split(";"):
+        name, eq, tag = param.partition("=")
+        if eq and name.strip().lower() == "tag":
+            return tag.strip() or None
+    return None
 
 
 @dataclass(frozen=True, slots=True)

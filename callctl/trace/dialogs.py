@@ -32,8 +32,8 @@ from callctl.sip.message import (
     SipResponse,
     cseq,
     parse_message,
-    parse_name_addr,
     parse_request,
+    tag_of,
 )
 from callctl.trace.model import Captured, Problem
 
@@ -110,7 +110,7 @@ class Dialog:
 
 
 def _tag(value: str | None) -> str | None:
-    return None if value is None else parse_name_addr(value).params.get("tag")
+    return None if value is None else tag_of(value)
 
 
 class DialogBuilder:

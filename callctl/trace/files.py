@@ -8,11 +8,10 @@ cannot be opened is a problem like any other: the other files are still read.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import tzinfo
 from pathlib import Path
 
-from callctl.trace.model import Item, Problem
+from callctl.trace.model import Captured, Item, Problem
 from callctl.trace.packets import is_capture, read_packets
 from callctl.trace.text import read_text
 
@@ -43,4 +42,9 @@ def read_trace(path: str | Path, timezone: tzinfo) -> Iterator[Item]:
                 return
             items = read_text(data, timezone)
         for item in items:
-            yield replace(item, where=f"{name}: {item.where}")
+            where = f"{name}: {item.where}"
+            if isinstance(item, Problem):
+                yield Problem(where, item.what)
+            else:
+                yield Captured(item.at, item.data, where, item.transport, item.source,
+                               item.destination)  # fmt: skip
