@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import heapq
 import json
 import platform
 import random
@@ -95,13 +96,24 @@ def call_frames(index: int, rng: random.Random) -> Iterator[Frame]:
         yield t0 + offset, udp_frame(flow, payload)
 
 
+def generated_frames(calls: int, seed: int) -> Iterator[Frame]:
+    """Every packet of the capture in time order, holding only the calls in progress."""
+    rng = random.Random(seed)
+    pending: list[Frame] = []
+    for index in range(calls):
+        for frame in call_frames(index, rng):
+            heapq.heappush(pending, frame)
+        starts = (START + timedelta(seconds=2 * index)).timestamp()  # later calls start after
+        while pending and pending[0][0] < starts:
+            yield heapq.heappop(pending)
+    while pending:
+        yield heapq.heappop(pending)
+
+
 def generate_capture(path: Path, calls: int, seed: int) -> int:
     """Write the capture of ``calls`` calls; how many packets (in time order)."""
-    rng = random.Random(seed)
-    frames = [frame for i in range(calls) for frame in call_frames(i, rng)]
-    frames.sort(key=lambda f: f[0])
     with path.open("wb") as handle:
-        return write_capture(handle, frames)
+        return write_capture(handle, generated_frames(calls, seed))
 
 
 def max_rss_bytes() -> int:

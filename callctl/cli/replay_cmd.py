@@ -36,7 +36,7 @@ from callctl.trace.dialogs import Dialog, DialogBuilder
 from callctl.trace.files import read_trace
 from callctl.trace.model import Problem
 
-EXIT_DIFFERENCES = 3
+EXIT_USAGE = 2
 MAX_PROBLEMS_SHOWN = 50
 
 
@@ -202,12 +202,13 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     tariff = default_tariff() if args.tariff is None else read_tariff(args.tariff)
     try:
         tz = ZoneInfo(args.text_timezone or tariff.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        print(f"callctl: --text-timezone: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:  # a --product the tariff does not have is a TariffError: a usage error (exit 2)
         lines = load_lines(args.lines, tariff, args.product, args.option)
     except (OSError, LinesFileError) as exc:
         print(f"callctl: {args.lines}: {exc}", file=sys.stderr)
-        return EXIT_DATA
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        print(f"callctl: --text-timezone: {exc}", file=sys.stderr)
         return EXIT_DATA
     progress = _Progress(enabled=not args.json and sys.stderr.isatty())
     dialogs, problems, _ = load_dialogs(args.traces, tz, args.pbx, progress)
