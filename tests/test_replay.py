@@ -104,7 +104,12 @@ TEXT = {
         (CLASSIC, "+81312345678", "international", "carrier", 3, amount("1.16", 3, "0.08"))
     ],
 }
-EXPECTED = {"groups.pcap": GROUPS, "refusals.pcapng": REFUSALS, "cancel.pcap": CANCEL, **TEXT}
+EXPECTED: dict[str, list[tuple[object, ...]]] = {
+    "groups.pcap": GROUPS,
+    "refusals.pcapng": REFUSALS,
+    "cancel.pcap": CANCEL,
+    **TEXT,
+}
 # (target, trusted, source, province) of each emergency call, in order
 EMERGENCY = [
     ("psap-112-brussels", True, "device", "brussels"),  # mobile, Grand-Place
