@@ -13,6 +13,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -104,7 +105,7 @@ TEXT = {
         (CLASSIC, "+81312345678", "international", "carrier", 3, amount("1.16", 3, "0.08"))
     ],
 }
-EXPECTED: dict[str, list[tuple[object, ...]]] = {
+EXPECTED: dict[str, Sequence[tuple[object, ...]]] = {
     "groups.pcap": GROUPS,
     "refusals.pcapng": REFUSALS,
     "cancel.pcap": CANCEL,
