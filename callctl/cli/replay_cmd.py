@@ -23,7 +23,7 @@ from rich.progress import Progress
 
 from callctl.cli import render
 from callctl.cli.lines_cmd import EXIT_DATA
-from callctl.cli.rate_report import emit_json
+from callctl.cli.rate_report import add_option_argument, emit_json
 from callctl.cli.route_cmd import decision_json
 from callctl.core.lines import Line
 from callctl.core.tariff import Tariff
@@ -50,13 +50,7 @@ def add_replay_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("traces", nargs="+", metavar="TRACE", help="pcap, pcapng or text capture")
     p.add_argument("--lines", required=True, metavar="LINES.yaml", help="the traces' lines")
     p.add_argument("--product", help="use this product for every line (a tariff check)")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="with --product: an option of it (repeatable)",
-    )
+    add_option_argument(p, "with --product: an option of it (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per call, then summaries")
     p.add_argument(
         "--pbx",

@@ -9,6 +9,7 @@ from decimal import Decimal
 from callctl.core.money import ZERO, round_cents
 from callctl.core.rating import RatedCall, Usage
 from callctl.core.records import CallRecord
+from callctl.core.settlement import RATED_FIELDS
 from callctl.core.tariff import Fee, Plan, Tariff
 
 
@@ -101,18 +102,7 @@ def build_statements(
 
 def rated_of(record: CallRecord) -> RatedCall:
     """A call record's rated figures (R10 holds them all), for statements built from records."""
-    return RatedCall(
-        period=record.period or "",
-        group=record.group,
-        price_key=None,
-        peak_seconds=record.peak_seconds,
-        offpeak_seconds=record.offpeak_seconds,
-        bundle_seconds=record.bundle_seconds,
-        fair_use_seconds=record.fair_use_seconds,
-        charged_seconds=record.charged_seconds,
-        setup_fee=record.setup_fee,
-        per_call_fee=record.per_call_fee,
-        amount=record.amount,
-        tariff_id=record.tariff_id,
-        refused=record.reason if record.action == "refuse" else None,
-    )
+    figures = {name: getattr(record, name) for name in RATED_FIELDS}
+    figures["period"] = record.period or ""
+    refused = record.reason if record.action == "refuse" else None
+    return RatedCall(group=record.group, price_key=None, refused=refused, **figures)

@@ -346,8 +346,19 @@ def _parse_header_lines(
 # The request
 
 
+class _HeaderAccess:
+    """``header()`` for the messages below (each has ``headers``)."""
+
+    __slots__ = ()
+    headers: Headers
+
+    def header(self, name: str) -> str | None:
+        """The value of the first header field called ``name`` (any case, compact names too)."""
+        return self.headers.get(name)
+
+
 @dataclass(frozen=True, slots=True)
-class SipRequest:
+class SipRequest(_HeaderAccess):
     """One SIP/2.0 request: request line, header fields and body (``Content-Length`` bytes)."""
 
     method: str
@@ -355,23 +366,15 @@ class SipRequest:
     headers: Headers
     body: bytes
 
-    def header(self, name: str) -> str | None:
-        """The value of the first header field called ``name`` (any case, compact names too)."""
-        return self.headers.get(name)
-
 
 @dataclass(frozen=True, slots=True)
-class SipResponse:
+class SipResponse(_HeaderAccess):
     """One SIP/2.0 response: status line, header fields and body (``Content-Length`` bytes)."""
 
     status: int
     reason: str
     headers: Headers
     body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The value of the first header field called ``name`` (any case, compact names too)."""
-        return self.headers.get(name)
 
 
 SipMessage = SipRequest | SipResponse
