@@ -25,7 +25,9 @@ import pytest
 from callctl.cli.main import main
 from callctl.data import default_tariff
 from callctl.pbx.session import lab_lines
+from callctl.replay.live import map_lines
 from callctl.replay.offline import OfflineReplay, override_product
+from callctl.store.lines_yaml import parse_lines_yaml
 from callctl.trace.dialogs import rebuild
 from callctl.trace.files import read_trace
 
@@ -238,3 +240,16 @@ def test_text_output_and_no_progress_bar_without_a_terminal() -> None:
     assert "refused 486" in proc.stdout
     assert "Line +3242000004" in proc.stdout
     assert "Statement 2026-11 - phone2go" in proc.stdout
+
+
+def test_live_mapping_keeps_the_product() -> None:
+    """docs/replay.md: each trace line is played by a lab line of the same product."""
+    tariff = default_tariff()
+    examples = parse_lines_yaml((ROOT / "docs" / "examples" / "lines.yaml").read_text(), tariff)
+    assert map_lines(examples, lab_lines(tariff)) == {
+        "+3222345601": ANYTIME,  # Classic with anytime
+        "+3292345602": KLIK,
+        "+3242345603": P2G,
+        "+3242345611": "+3242000014",  # licences by rank
+        "+3242345612": "+3242000024",
+    }

@@ -91,8 +91,8 @@ class _Progress:
 def _matches(d: Dialog, pbx: str | None) -> bool:
     if pbx is None or d.destination is None:
         return True
-    host, _, port = d.destination.rpartition(":")
-    return pbx in (d.destination, host.strip("[]")) or pbx == f"{host}:{port}"
+    host = d.destination.rpartition(":")[0]
+    return pbx in (d.destination, host, host.strip("[]"))
 
 
 def load_dialogs(
