@@ -18,7 +18,7 @@ from callctl.api.types import MoneyText, Period
 from callctl.core.lines import Line
 from callctl.core.policy import line_plan
 from callctl.core.rating import Usage
-from callctl.core.statement import Statement, build_statement, rated_from_record, summary_dict
+from callctl.core.statement import Statement, build_statement, rated_of, summary_dict
 from callctl.core.tariff import Plan, TariffError
 from callctl.http.errors import ApiError
 from callctl.http.keys import CONTROLLER
@@ -126,7 +126,7 @@ async def line_statement(
     where = RecordFilter(line=line.number, period=period, action="route")
     rated = []
     async for batch in RecordSearch(controller.store.engine).stream(where):
-        rated += [rated_from_record(r) for r in batch]
+        rated += [rated_of(r) for r in batch]
     usage = await controller.store.get_usage(line.number, period)
     statement = build_statement(period, rated, usage, plan, controller.tariff)
     summary = summary_dict(statement, controller.tariff.currency)

@@ -16,7 +16,8 @@ from callctl.cli.calls_csv import CallsFileError
 from callctl.cli.demo import run_demo
 from callctl.cli.lines_cmd import add_lines_commands
 from callctl.cli.live_cmd import add_live_commands
-from callctl.cli.rate_report import emit_json, rate_file
+from callctl.cli.rate_report import add_option_argument, emit_json, rate_file
+from callctl.cli.replay_cmd import add_replay_command
 from callctl.cli.route_cmd import add_route_command
 from callctl.cli.tokens_cmd import add_tokens_commands
 from callctl.core.classify import Classifier
@@ -77,13 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rate", help="rate a CSV of one line's calls (R3-R8)")
     p.add_argument("calls", metavar="CALLS.csv")
     p.add_argument("--product", required=True, help="classic or klik")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="an option of the product (repeatable)",
-    )
+    add_option_argument(p, "an option of the product (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_rate)
 
@@ -91,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_live_commands(sub)
     add_route_command(sub)
     add_tokens_commands(sub)
+    add_replay_command(sub)
 
     p = sub.add_parser("demo", help="classify and rate a sample month for each product")
     p.add_argument("--live", action="store_true",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,11 @@ from callctl.core.classify import Classifier
 from callctl.core.rating import Call, Rater
 from callctl.core.statement import build_statements
 from callctl.core.tariff import Tariff
+
+
+def add_option_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--option NAME`` (repeatable): a product's options, for ``rate`` and ``replay``."""
+    parser.add_argument("--option", action="append", default=[], metavar="NAME", help=help_text)
 
 
 def emit_json(out: TextIO, obj: dict[str, Any]) -> None:

@@ -14,22 +14,12 @@ from typing import Any, TextIO
 
 from callctl.cli.lines_cmd import EXIT_DATA
 from callctl.cli.rate_report import emit_json
-from callctl.core.classify import Classifier
 from callctl.core.lines import Line
-from callctl.core.location import assess_location
-from callctl.core.policy import Decision, decide
-from callctl.core.rating import Usage
+from callctl.core.policy import Decision
 from callctl.core.tariff import Tariff
-from callctl.data import default_emergency_plan, default_tariff, read_tariff
-from callctl.data.geo import default_provinces
-from callctl.sip.context import device_context
-from callctl.sip.message import (
-    SipParseError,
-    SipRequest,
-    line_user,
-    parse_request,
-    request_uri_user,
-)
+from callctl.data import default_tariff, read_tariff
+from callctl.sip.captured import CapturedDecider
+from callctl.sip.message import SipParseError, SipRequest, parse_request
 from callctl.store.lines_yaml import LinesFileError, parse_lines_yaml
 
 MAX_FILE_BYTES = 1 << 20
@@ -43,34 +33,12 @@ def add_route_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_route)
 
 
-def find_line(lines: list[Line], user: str | None, classifier: Classifier) -> Line | None:
-    """The line (or the Phone2Go line of a licence) whose number the caller presents."""
-    if not user:
-        return None
-    wanted = {user, "+" + user.lstrip("+")}
-    e164 = classifier(user).e164
-    if e164:
-        wanted.add(e164)
-    for line in lines:
-        if line.number in wanted or wanted & set(line.licences):
-            return line
-    return None
-
-
 def route_request(request: SipRequest, lines: list[Line], tariff: Tariff) -> dict[str, Any]:
-    classifier = Classifier(tariff.numbering)
-    emergency = default_emergency_plan()
-    dialled = request_uri_user(request) or ""
-    user = line_user(request)
-    line = find_line(lines, user, classifier)
-    c = classifier(dialled)
-    location = None
-    if c.group == "emergency":
-        ctx = device_context(request)
-        location = assess_location(line, ctx, emergency, default_provinces().province_at)
+    decider = CapturedDecider(lines, tariff)
+    call = decider.read(request)
     # An offline decision has no usage history: counters start empty (no fair-use pause).
-    decision = decide(c, line, Usage(""), tariff, emergency, location=location)
-    return decision_json(decision, dialled, user, line)
+    decision = decider.decide(call, request)
+    return decision_json(decision, call.dialled, call.caller, call.line)
 
 
 def decision_json(d: Decision, dialled: str, user: str | None, line: Line | None) -> dict[str, Any]:

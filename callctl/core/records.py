@@ -50,5 +50,5 @@ class CallRecord:
     location_trusted: bool | None = None
     location_province: str | None = None  # R9: the province whose centres were called
     location_reasons: tuple[str, ...] = field(default=())
-    source: str = "live"  # live | reconcile
+    source: str = "live"  # live | reconcile | replay (offline, never stored)
     alert: str | None = None  # a fraud guard refusal's alert kind (docs/security.md)

@@ -32,6 +32,13 @@ DISPOSITIONS = {
 }
 
 
+RATED_FIELDS = (
+    "period", "peak_seconds", "offpeak_seconds", "bundle_seconds", "fair_use_seconds",
+    "charged_seconds", "setup_fee", "per_call_fee", "amount", "tariff_id",
+)  # fmt: skip
+"""The rated figures a call record copies from its :class:`RatedCall` (same names)."""
+
+
 def billed_seconds(duration: Decimal) -> int:
     """R4: every started second counts; the duration is first taken to the millisecond."""
     if duration <= 0:
@@ -136,17 +143,8 @@ def settle_call(
             billsec=billsec,
             disposition=end.disposition,
             hangup_cause=end.hangup_cause,
-            period=rated.period,
-            peak_seconds=rated.peak_seconds,
-            offpeak_seconds=rated.offpeak_seconds,
-            bundle_seconds=rated.bundle_seconds,
-            fair_use_seconds=rated.fair_use_seconds,
-            charged_seconds=rated.charged_seconds,
-            setup_fee=rated.setup_fee,
-            per_call_fee=rated.per_call_fee,
-            amount=rated.amount,
-            tariff_id=rated.tariff_id,
             reason=record.reason or rated.refused,
+            **{name: getattr(rated, name) for name in RATED_FIELDS},
         ),
         after,
     )

@@ -1,7 +1,7 @@
 """Rule R8: a line's statement for one billing period, from its rated calls and counters.
 
 :func:`summary_dict` is the statement's one plain form (money as text), shared by
-``callctl rate --json`` and the REST API; :func:`rated_from_record` reads a stored call
+``callctl rate --json`` and the REST API; :func:`rated_of` reads a stored call
 record (R10) back as the rated call it was.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from callctl.core.money import ZERO, money_text, round_cents
 from callctl.core.rating import RatedCall, Usage
 from callctl.core.records import CallRecord
+from callctl.core.settlement import RATED_FIELDS
 from callctl.core.tariff import Fee, Plan, Tariff
 
 
@@ -139,19 +140,9 @@ def summary_dict(s: Statement, currency: str) -> dict[str, Any]:
     }
 
 
-def rated_from_record(record: CallRecord) -> RatedCall:
-    """The rated figures a call record holds (R10), for a statement of stored calls."""
-    return RatedCall(
-        period=record.period or "",
-        group=record.group,
-        price_key=None,
-        peak_seconds=record.peak_seconds,
-        offpeak_seconds=record.offpeak_seconds,
-        bundle_seconds=record.bundle_seconds,
-        fair_use_seconds=record.fair_use_seconds,
-        charged_seconds=record.charged_seconds,
-        setup_fee=record.setup_fee,
-        per_call_fee=record.per_call_fee,
-        amount=record.amount,
-        tariff_id=record.tariff_id,
-    )
+def rated_of(record: CallRecord) -> RatedCall:
+    """A call record's rated figures (R10 holds them all), for statements built from records."""
+    figures = {name: getattr(record, name) for name in RATED_FIELDS}
+    figures["period"] = record.period or ""
+    refused = record.reason if record.action == "refuse" else None
+    return RatedCall(group=record.group, price_key=None, refused=refused, **figures)

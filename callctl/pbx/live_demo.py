@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import TextIO
 
 from callctl.cli.render import table
-from callctl.core.records import CallRecord
 from callctl.core.tariff import Tariff
 from callctl.pbx.lab import Lab
 from callctl.pbx.serve_process import ServeProcess
+from callctl.pbx.session import read_records, setup_db
 from callctl.pbx.sipp import FarEnd, UacCall, place_call
-from callctl.store import make_engine, migrate
 from callctl.store.lines_yaml import parse_lines_yaml
-from callctl.store.repository import Store
 
 LAB_LINES = Path(__file__).resolve().parents[2] / "dialplan" / "lab-lines.yaml"
 CLOCK = "2026-11-26T10:00:00+01:00"
@@ -40,23 +38,6 @@ CALLS = (
 FAR_ENDS = ("carrier", "psap-112-brussels")
 
 
-async def _setup_db(url: str, tariff: Tariff) -> None:
-    engine = make_engine(url)
-    try:
-        await migrate(engine)
-        await Store(engine).upsert_lines(parse_lines_yaml(LAB_LINES.read_text(), tariff))
-    finally:
-        await engine.dispose()
-
-
-async def _records(url: str) -> list[CallRecord]:
-    engine = make_engine(url)
-    try:
-        return await Store(engine).list_records()
-    finally:
-        await engine.dispose()
-
-
 def run_live_demo(tariff: Tariff, out: TextIO) -> None:
     lab = Lab()
     lines = parse_lines_yaml(LAB_LINES.read_text(), tariff)
@@ -64,7 +45,7 @@ def run_live_demo(tariff: Tariff, out: TextIO) -> None:
     creds = {c.number: c for c in lab.up(lines)}
     with tempfile.TemporaryDirectory(prefix="callctl-demo-") as tmp, ExitStack() as stack:
         db = f"sqlite:///{Path(tmp) / 'demo.db'}"
-        asyncio.run(_setup_db(db, tariff))
+        asyncio.run(setup_db(db, lines))
         server = ServeProcess(db, CLOCK, Path(tmp)).start()
         stack.callback(server.stop)
         for trunk in FAR_ENDS:
@@ -80,7 +61,7 @@ def run_live_demo(tariff: Tariff, out: TextIO) -> None:
         rows = [
             [r.line, r.dialled, r.group, r.action, r.target or "-", str(r.sip_code or "-"),
              r.disposition, str(r.billsec), str(r.amount), r.reason or ""]
-            for r in asyncio.run(_records(db))
+            for r in asyncio.run(read_records(db))
         ]  # fmt: skip
         out.write("\nCall records written by callctl (R10):\n")
         header = ("line", "dialled", "group", "action", "target", "sip", "disposition",

@@ -66,6 +66,7 @@ class UacCall:
     hold_ms: int = 1000  # answered: how long before the caller sends BYE
     wait_far_bye: bool = False  # answered: the far end hangs up, the caller answers 200
     cancel_after_ms: int | None = None  # send CANCEL this long after the INVITE
+    ringing: bool = False  # with cancel_after_ms: wait for the 180 first, count from it
     headers: Mapping[str, str] = field(default_factory=dict)
     contact_params: str = ""
     body: str | None = None  # replaces the SDP; give content_type with it
@@ -74,7 +75,8 @@ class UacCall:
     @classmethod
     def from_request(cls, request: SipRequest, **outcome: Any) -> UacCall:
         """The call a captured INVITE makes, placed by a lab line: its dialled number, the
-        headers and body it carries (the line, addresses and dialog come from SIPp)."""
+        headers and body it carries (the line, addresses and dialog come from SIPp; an INVITE
+        without a body gets SIPp's SDP offer)."""
         contact = request.header("Contact") or ""
         return cls(
             dialled=unquote(request_uri_user(request) or ""),
@@ -84,8 +86,10 @@ class UacCall:
                 if name.lower() not in _DIALOG_HEADERS
             },
             contact_params=contact.partition(">")[2] if ">" in contact else "",
-            body=request.body.decode("utf-8", "replace").replace("\r\n", "\n"),
-            content_type=request.header("Content-Type") or "application/sdp",
+            # No body (a late offer): SIPp's own SDP offer, since its ACK carries no answer.
+            body=request.body.decode("utf-8", "replace").replace("\r\n", "\n") or None,
+            content_type=(request.header("Content-Type") if request.body else None)
+            or "application/sdp",
             **outcome,
         )
 
@@ -135,6 +139,8 @@ def uac_scenario(call: UacCall) -> str:
         f'<recv response="100" optional="{"true" if cancelling is None else "false"}"/>',
     ]
     if call.cancel_after_ms is not None:
+        if call.ringing:  # cancel_after_ms counts from the 180 (SIPp wants it mandatory)
+            steps.append('<recv response="180"/>')
         steps += [
             f'<pause milliseconds="{call.cancel_after_ms}"/>',
             "<send>"
@@ -206,10 +212,12 @@ def uac_scenario(call: UacCall) -> str:
     )
 
 
-def uas_scenario(hold_ms: int | None = None) -> str:
+def uas_scenario(hold_ms: int | None = None, ring_ms: int | None = None) -> str:
     """A far end (carrier or emergency centre) that answers every call.
 
     With ``hold_ms`` it hangs up itself after that long; otherwise it waits for the BYE.
+    With ``ring_ms`` it rings that long before answering, and a CANCEL meanwhile ends the
+    call (200 to the CANCEL, 487 to the INVITE).
     """
     ok = (
         "SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01"
@@ -231,6 +239,10 @@ def uas_scenario(hold_ms: int | None = None) -> str:
     steps = [
         capture if hold_ms is not None else '<recv request="INVITE"/>',
         f"<send>{_cdata(ringing)}</send>",
+    ]
+    if ring_ms is not None:
+        steps += _ringing(ring_ms)
+    steps += [
         f'<send retrans="500">{_cdata(ok)}</send>',
         '<recv request="ACK"/>',
     ]
@@ -256,11 +268,35 @@ def uas_scenario(hold_ms: int | None = None) -> str:
             + "</send>",
             '<recv response="200"/>',
         ]
+    if ring_ms is not None:
+        steps.append('<label id="done"/>')
     return (
         '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="callctl uas">\n'
         + "\n".join(steps)
         + "\n</scenario>\n"
     )
+
+
+def _ringing(ring_ms: int) -> list[str]:
+    """Ring ``ring_ms``, answering after it unless a CANCEL comes first (then: 200, 487)."""
+    ok_cancel = (
+        "SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01"
+        "[call_number]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n"
+    )
+    terminated = (
+        "SIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n[last_To:];"
+        "tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\nCSeq: [$cseq] INVITE\n"
+        "Content-Length: 0\n\n"
+    )
+    return [
+        f'<recv request="CANCEL" timeout="{ring_ms}" ontimeout="answer"><action>'
+        '<ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/>'
+        "</action></recv>",
+        f"<send>{_cdata(ok_cancel)}</send>",
+        f"<send>{_cdata(terminated)}</send>",
+        '<recv request="ACK" next="done"/>',
+        '<label id="answer"/>',
+    ]
 
 
 def dial_user(dialled: str) -> str:
@@ -317,9 +353,12 @@ def place_call(
 class FarEnd:
     """A SIPp UAS answering on a trunk's address (e.g. 127.0.0.2:5060 for the carrier)."""
 
-    def __init__(self, address: str, hold_ms: int | None = None) -> None:
+    def __init__(
+        self, address: str, hold_ms: int | None = None, ring_ms: int | None = None
+    ) -> None:
         self.address = address
         self.hold_ms = hold_ms
+        self.ring_ms = ring_ms
         self._tmp = tempfile.TemporaryDirectory(prefix="callctl-uas-")
         self.work = Path(self._tmp.name)
         self.log = self.work / "messages.log"
@@ -328,7 +367,7 @@ class FarEnd:
     def start(self) -> FarEnd:
         ip, port = self.address.rsplit(":", 1)
         scenario = self.work / "uas.xml"
-        scenario.write_text(uas_scenario(self.hold_ms), encoding="iso-8859-1")
+        scenario.write_text(uas_scenario(self.hold_ms, self.ring_ms), encoding="iso-8859-1")
         self.proc = subprocess.Popen(
             [SIPP, "-sf", str(scenario), "-i", ip, "-p", port, "-mi", ip, "-nostdin",
              "-trace_msg", "-message_file", str(self.log), "-trace_err",

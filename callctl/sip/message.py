@@ -1,9 +1,12 @@
-"""One SIP request as captured on the wire (RFC 3261), parsed: pure, no I/O, no clock.
+"""One SIP message as captured on the wire (RFC 3261), parsed: pure, no I/O, no clock.
 
 ``parse_request`` reads the request line, the header fields and the body of one request
-written with CRLF or bare LF line ends. It checks only the framing: that this is a SIP/2.0
-*request* (not a response, not HTTP, not binary), that every header line is well formed, that
-the sizes stay under the limits below and that ``Content-Length`` agrees with the body. The
+written with CRLF or bare LF line ends; ``parse_message`` reads a request or a response
+(status line) the same way, and ``frame_length`` finds where a message ends in a byte stream
+(TCP, text captures: ``Content-Length`` framing, RFC 3261 18.3). They check only the framing:
+that this is a SIP/2.0 request (or response), not HTTP, not binary, that every header line is
+well formed, that the sizes stay under the limits below and that ``Content-Length`` agrees
+with the body. The
 header values themselves are read lazily by the helpers (``line_user``, ``top_via``,
 ``geolocation``, ``access_network_info``, ``body_parts``, ``pidf_part`` …), so that a malformed
 *location* header or body can make the location untrusted without making the call fail.
@@ -16,9 +19,10 @@ limits, so nothing here can hang; there are no backtracking regular expressions.
 from __future__ import annotations
 
 import binascii
+import functools
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 from urllib.parse import unquote
@@ -115,6 +119,7 @@ _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_\-.]+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_name(name: str) -> str:
     """The full, conventionally spelt name of a header (``v`` → ``Via``, ``call-id`` → ``Call-ID``).
 
@@ -252,19 +257,24 @@ class Headers:
     """
 
     fields: tuple[tuple[str, str], ...] = ()
+    _index: dict[str, tuple[str, ...]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[str]] = {}
+        for field_name, value in self.fields:
+            index.setdefault(field_name.lower(), []).append(value)
+        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
 
     def get(self, name: str) -> str | None:
         """The value of the first field called ``name``, or None."""
-        key = canonical_name(name).lower()
-        for field_name, value in self.fields:
-            if field_name.lower() == key:
-                return value
-        return None
+        values = self._index.get(canonical_name(name).lower())
+        return values[0] if values else None
 
     def get_all(self, name: str) -> tuple[str, ...]:
         """The values of every field called ``name``, in order."""
-        key = canonical_name(name).lower()
-        return tuple(value for field_name, value in self.fields if field_name.lower() == key)
+        return self._index.get(canonical_name(name).lower(), ())
 
     def get_list(self, name: str) -> tuple[str, ...]:
         """Every comma-separated element of every field called ``name`` (for list headers).
@@ -336,8 +346,19 @@ def _parse_header_lines(
 # The request
 
 
+class _HeaderAccess:
+    """``header()`` for the messages below (each has ``headers``)."""
+
+    __slots__ = ()
+    headers: Headers
+
+    def header(self, name: str) -> str | None:
+        """The value of the first header field called ``name`` (any case, compact names too)."""
+        return self.headers.get(name)
+
+
 @dataclass(frozen=True, slots=True)
-class SipRequest:
+class SipRequest(_HeaderAccess):
     """One SIP/2.0 request: request line, header fields and body (``Content-Length`` bytes)."""
 
     method: str
@@ -345,9 +366,30 @@ class SipRequest:
     headers: Headers
     body: bytes
 
-    def header(self, name: str) -> str | None:
-        """The value of the first header field called ``name`` (any case, compact names too)."""
-        return self.headers.get(name)
+
+@dataclass(frozen=True, slots=True)
+class SipResponse(_HeaderAccess):
+    """One SIP/2.0 response: status line, header fields and body (``Content-Length`` bytes)."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes
+
+
+SipMessage = SipRequest | SipResponse
+"""What ``parse_message`` returns."""
+
+
+def _check_status_line(text: str) -> tuple[int, str]:
+    """(status code, reason phrase) of a status line ``SIP/2.0 200 OK``."""
+    version, _, rest = text.partition(" ")
+    code, _, reason = rest.strip().partition(" ")
+    if version.upper() != "SIP/2.0":
+        raise SipParseError(f"the protocol is {_shown(version)}, not SIP/2.0")
+    if len(code) != 3 or not code.isascii() or not code.isdigit() or not "1" <= code[0] <= "6":
+        raise SipParseError(f"the status line {_shown(text)} has no status code (100-699)")
+    return int(code), reason.strip()
 
 
 def _check_start_line(text: str, max_header_bytes: int) -> tuple[str, str]:
@@ -384,6 +426,23 @@ def parse_request(
 ) -> SipRequest:
     """Parse one SIP request as captured on the wire (CRLF or bare LF line ends).
 
+    Raises ``SipParseError`` for anything that is not a well-framed SIP/2.0 request (a
+    response included); see ``parse_message`` for what is read and tolerated.
+    """
+    message = _parse(data, max_header_bytes, max_headers_bytes, max_body_bytes, responses=False)
+    assert isinstance(message, SipRequest)
+    return message
+
+
+def parse_message(
+    data: bytes | str,
+    *,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_headers_bytes: int = MAX_HEADERS_BYTES,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> SipMessage:
+    """Parse one SIP request or response as captured on the wire (CRLF or bare LF line ends).
+
     Empty lines before the request line and a UTF-8 byte-order mark are skipped. The body is
     ``Content-Length`` bytes when that header is present (bytes beyond it are ignored, as
     RFC 3261 18.3 says for datagrams; fewer is an error: the request is truncated), else the
@@ -391,8 +450,20 @@ def parse_request(
     capture whose line ends were converted), a body that is short of ``Content-Length`` only
     because its CRLFs became LFs is taken with CRLF line ends again.
 
-    Raises ``SipParseError`` for anything that is not a well-framed SIP/2.0 request.
+    Raises ``SipParseError`` for anything that is not a well-framed SIP/2.0 message.
     """
+    return _parse(data, max_header_bytes, max_headers_bytes, max_body_bytes, responses=True)
+
+
+def _parse(
+    data: bytes | str,
+    max_header_bytes: int,
+    max_headers_bytes: int,
+    max_body_bytes: int,
+    *,
+    responses: bool,
+) -> SipMessage:
+    kind = "message" if responses else "request"
     if isinstance(data, str):
         try:
             raw = data.encode("utf-8")
@@ -403,14 +474,14 @@ def parse_request(
     most = max_headers_bytes + 4 + max_body_bytes
     if len(raw) > most:
         raise SipParseError(
-            f"{len(raw)} bytes is more than a SIP request may have here ({most} bytes at most: "
+            f"{len(raw)} bytes is more than a SIP {kind} may have here ({most} bytes at most: "
             f"{max_headers_bytes} of headers, {max_body_bytes} of body)"
         )
     pos = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     while raw.startswith(b"\n", pos) or raw.startswith(b"\r\n", pos):
         pos += 1 if raw[pos] == 0x0A else 2
     if pos >= len(raw) or not raw[pos:].strip():
-        raise SipParseError("the input is empty: no SIP request")
+        raise SipParseError(f"the input is empty: no SIP {kind}")
     head_start = pos
 
     lines: list[tuple[str, str]] = []
@@ -430,7 +501,13 @@ def parse_request(
                 raise SipParseError(
                     f"the first line is longer than {max_header_bytes} bytes: not SIP"
                 )
-            method, uri = _check_start_line(_decode_line(line, where), max_header_bytes)
+            first_line = _decode_line(line, where)
+            if responses and first_line[:4].upper() == "SIP/":
+                status: tuple[int, str] | None = _check_status_line(first_line)
+                method = uri = ""
+            else:
+                status = None
+                method, uri = _check_start_line(first_line, max_header_bytes)
         elif line:
             if len(line) > max_header_bytes:
                 name = line[:80].partition(b":")[0].decode("ascii", "replace").strip()
@@ -442,7 +519,7 @@ def parse_request(
             if pos - head_start + len(line) > max_headers_bytes:
                 raise SipParseError(f"the header section is larger than {max_headers_bytes} bytes")
             raise SipParseError(
-                "the header section does not end with an empty line: the request is truncated"
+                f"the header section does not end with an empty line: the {kind} is truncated"
             )
         if not line and number > 1:
             body_start = end + 1
@@ -454,8 +531,9 @@ def parse_request(
     headers = _parse_header_lines(lines, max_header_bytes, compact=True)
     missing = [name for name in MANDATORY_HEADERS if name not in headers]
     if missing:
-        raise SipParseError(f"not a SIP request: no {', '.join(missing)} header")
-    _check_cseq(headers.get("CSeq") or "", method)
+        what = "response" if status else "request"
+        raise SipParseError(f"not a SIP {what}: no {', '.join(missing)} header")
+    _check_cseq(headers.get("CSeq") or "", method or None)
 
     rest = raw[body_start:]
     if len(rest) > max_body_bytes:
@@ -480,20 +558,77 @@ def parse_request(
             else:
                 raise SipParseError(
                     f"the body has {len(rest)} bytes but Content-Length announces {announced}: "
-                    "the request is truncated"
+                    f"the {kind} is truncated"
                 )
         body = rest[:announced]
+    if status is not None:
+        return SipResponse(status=status[0], reason=status[1], headers=headers, body=body)
     return SipRequest(method=method, request_uri=uri, headers=headers, body=body)
 
 
-def _check_cseq(value: str, method: str) -> None:
+def cseq(message: SipMessage) -> tuple[int, str]:
+    """(number, method) of the message's CSeq (checked when the message was parsed)."""
+    number, method = (message.headers.get("CSeq") or "0 -").split()
+    return int(number), method
+
+
+def _check_cseq(value: str, method: str | None) -> None:
+    """``number METHOD``; ``method`` is the request's (None for a response: any token)."""
     words = value.split()
     if len(words) != 2 or not words[0].isascii() or not words[0].isdigit():
         raise SipParseError(f"CSeq {_shown(value)} is not 'number METHOD'")
     if len(words[0]) > 10 or int(words[0]) >= 2**31:
         raise SipParseError(f"CSeq number {_shown(words[0])} is larger than 2**31 - 1")
-    if words[1] != method:
+    if method is None and not all(ch in _TOKEN_CHARS for ch in words[1]):
+        raise SipParseError(f"the CSeq method {_shown(words[1])} is not a SIP method")
+    if method is not None and words[1] != method:
         raise SipParseError(f"the CSeq method {words[1]} is not the request's method {method}")
+
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_LENGTH_LINE = re.compile(
+    rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,10})[ \t]*\r?$", re.I | re.M
+)
+
+
+def frame_length(
+    buffer: bytes | bytearray,
+    start: int = 0,
+    *,
+    max_headers_bytes: int = MAX_HEADERS_BYTES,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    missing_length: int | None = None,
+) -> int | None:
+    """How many bytes from ``start`` the next message of a stream takes (RFC 3261 18.3).
+
+    The header section ends with an empty line; the body is ``Content-Length`` bytes, which a
+    stream requires: without it the message cannot be framed, unless ``missing_length`` says
+    what to take instead (a text capture written by hand: 0). Leading empty lines
+    (keep-alives) count in the length. None when the buffer does not yet hold the whole
+    message. Raises ``SipParseError`` when no message can be framed there (headers over the
+    limit, no or a bad ``Content-Length``, a body over the limit): the stream must be resynced.
+    """
+    pos = start
+    while buffer.startswith(b"\r\n", pos) or buffer.startswith(b"\n", pos):
+        pos += 1 if buffer[pos] == 0x0A else 2
+    end = _HEAD_END.search(buffer, pos, pos + max_headers_bytes + 4)
+    if end is None:
+        if len(buffer) - pos > max_headers_bytes:
+            raise SipParseError(f"no end of the header section within {max_headers_bytes} bytes")
+        return None
+    head = buffer[pos : end.start() + 1]
+    lengths = {int(m.group(1)) for m in _LENGTH_LINE.finditer(head)}
+    if not lengths and missing_length is not None:
+        lengths = {missing_length}
+    if not lengths:
+        raise SipParseError("a message in a stream without Content-Length cannot be framed")
+    if len(lengths) > 1:
+        raise SipParseError(f"conflicting Content-Length headers: {sorted(lengths)}")
+    length = lengths.pop()
+    if length > max_body_bytes:
+        raise SipParseError(f"Content-Length {length} is larger than the {max_body_bytes} accepted")
+    total = end.end() + length - start
+    return total if len(buffer) - start >= total else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,6 +748,24 @@ def parse_name_addr(text: str) -> NameAddr:
     if not uri_text:
         raise SipParseError(f"no URI in {_shown(value)}")
     return NameAddr(name, parse_uri(uri_text), params)
+
+
+def tag_of(value: str) -> str | None:
+    """The ``tag`` parameter of a From or To value (what dialogs are matched on).
+
+    A fast path for values without quoted strings (the header parameters follow the ``>``, or
+    the first ``;`` of an addr-spec); anything else is read by ``parse_name_addr`` (which
+    raises ``SipParseError`` on a malformed value).
+    """
+    if '"' in value:
+        return parse_name_addr(value).params.get("tag")
+    close = value.rfind(">")
+    params = value[close + 1 :] if close >= 0 else value.partition(";")[2]
+    for param in params.split(";"):
+        name, eq, tag = param.partition("=")
+        if eq and name.strip().lower() == "tag":
+            return tag.strip() or None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
