@@ -211,6 +211,31 @@ def test_usage_accumulates_across_the_calls_like_live() -> None:
     assert result.usage[CLASSIC, "2026-11"].fair_use_seconds == 4
 
 
+def test_velocity_limits_apply_in_trace_time_like_live() -> None:
+    """Fraud guard: two calls abroad at once, 125 s an hour, grants of 61 s at least. The
+    Classic line's calls abroad start a second apart and last 1.5 s: the first is granted half
+    of 125 s (62), the second, during it, the 63 s left; the third, once the first has ended
+    (2 s used) and during the second, would get 125 - 2 - 63 = 60 s: refused for the minutes.
+    A call within Belgium is not counted."""
+    tariff = default_tariff()
+    velocity = replace(
+        tariff.fraud.velocity, max_simultaneous=2, max_seconds=125, min_grant_seconds=61
+    )
+    tariff = replace(tariff, fraud=replace(tariff.fraud, velocity=velocity))
+    dialogs, _ = rebuild(read_trace(TRACES / "groups.pcap", ZoneInfo(tariff.timezone)))
+    result = OfflineReplay(lab_lines(tariff), tariff).run(dialogs)
+    abroad = [
+        (c.record.dialled, c.decision.refusal, c.decision.limit_seconds)
+        for c in result.calls
+        if c.record.line == CLASSIC and c.record.group in velocity.groups
+    ]
+    assert abroad[0] == ("+33142685300", None, 62)
+    assert abroad[1] == ("+212612345678", None, 63)
+    assert abroad[2][:2] == ("+81312345678", "velocity_minutes")
+    be_mobile = next(c for c in result.calls if c.record.dialled == "0470123456")
+    assert be_mobile.decision.refusal is None
+
+
 def test_bad_input_is_reported_and_the_good_calls_replayed(tmp_path: Path) -> None:
     cut = tmp_path / "cut.pcap"
     raw = (TRACES / "groups.pcap").read_bytes()

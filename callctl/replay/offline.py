@@ -5,8 +5,10 @@ was captured (the line's counters of that moment: a fair-use pause applies; the 
 rule sees the licence's calls in progress) and **settled** when it ended (R6: the bundle is
 drawn in the order calls end; ties: the end first, then the decision). Counters are kept per
 line and period in memory, as the store keeps them live, and carry across every file of the
-replay. Decisions use :class:`callctl.sip.captured.CapturedDecider` (as ``callctl route``);
-records come from :mod:`callctl.core.settlement` (as the controller's hangup).
+replay. The fraud guard's velocity limits see what the controller sees: the answered seconds
+abroad of the line's calls that ended inside the window, and the limits granted to its
+calls in progress. Decisions use :class:`callctl.sip.captured.CapturedDecider` (as
+``callctl route``); records come from :mod:`callctl.core.settlement` (as the controller's hangup).
 
 Pure apart from the shipped data the decider loads: dialogs in, records out.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from callctl.core.fraud import LineActivity, seconds_in_window
 from callctl.core.lines import Line
 from callctl.core.policy import Decision, line_plan
 from callctl.core.rating import Rater, Usage
@@ -93,6 +96,7 @@ class OfflineReplay:
         self.caller_map = caller_map
         self._default_plan = tariff.plan(next(iter(tariff.products)))
         self._usage: dict[tuple[str, str], Usage] = {}
+        self._abroad_calls: dict[str, list[tuple[datetime, datetime]]] = {}
 
     def run(
         self, dialogs: Sequence[Dialog], progress: Callable[[int], None] | None = None
@@ -100,6 +104,7 @@ class OfflineReplay:
         """Every call of ``dialogs`` decided and settled in trace time."""
         result = ReplayResult()
         self._usage = result.usage
+        self._abroad_calls = {}
         events: list[tuple[datetime, int, int]] = []  # (time, 0 end / 1 decide, index)
         for index, d in enumerate(dialogs):
             events.append((d.invited_at, 1, index))
@@ -111,7 +116,7 @@ class OfflineReplay:
         for at, kind, index in events:
             d = dialogs[index]
             if kind == 1:
-                outcome = self._decide(d, at, active)
+                outcome = self._decide(d, at, active, decided)
                 if isinstance(outcome, Problem):
                     result.problems.append(outcome)
                     continue
@@ -133,7 +138,11 @@ class OfflineReplay:
         return result
 
     def _decide(
-        self, d: Dialog, at: datetime, active: dict[int, CapturedCall]
+        self,
+        d: Dialog,
+        at: datetime,
+        active: dict[int, CapturedCall],
+        decided: dict[int, tuple[CapturedCall, Decision]],
     ) -> tuple[CapturedCall, Decision] | Problem:
         try:
             request = d.invite
@@ -151,7 +160,30 @@ class OfflineReplay:
             other.caller == call.caller and other.device not in (None, call.device)
             for other in active.values()
         )
-        return call, self.decider.decide(call, request, usage, device_busy=busy)
+        abroad = self._abroad(call, at, decided.values())
+        return call, self.decider.decide(call, request, usage, device_busy=busy, abroad=abroad)
+
+    def _abroad(
+        self, call: CapturedCall, at: datetime, decided: Iterable[tuple[CapturedCall, Decision]]
+    ) -> LineActivity | None:
+        """What the line is doing abroad at ``at`` (as ``Controller._abroad`` reads it live)."""
+        rules = self.tariff.fraud.velocity
+        if call.line is None or call.classification.group not in rules.groups:
+            return None
+        number = call.line.number
+        granted = [
+            decision.limit_seconds
+            for other, decision in decided
+            if other.line is not None and other.line.number == number
+            and decision.classification.group in rules.groups
+            and decision.limit_seconds is not None
+        ]  # fmt: skip
+        finished = self._abroad_calls.get(number, [])
+        return LineActivity(
+            finished_seconds=seconds_in_window(finished, at, rules.window_seconds),
+            reserved_seconds=sum(granted),
+            in_progress=len(granted),
+        )
 
     def _line_number(self, call: CapturedCall) -> str:
         return call.line.number if call.line is not None else (call.caller or "")
@@ -180,6 +212,11 @@ class OfflineReplay:
         period = settlement.period
         book = self._usage
         record, book[(line, period)] = settlement(book.get((line, period), Usage(period)))
+        if (
+            record.answered_at is not None and record.ended_at is not None
+            and record.group in self.tariff.fraud.velocity.groups
+        ):  # fmt: skip
+            self._abroad_calls.setdefault(line, []).append((record.answered_at, record.ended_at))
         return record
 
     def _plan(self, call: CapturedCall) -> Plan:

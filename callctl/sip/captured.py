@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from callctl.core.classify import Classification, Classifier
 from callctl.core.emergency import EmergencyPlan
+from callctl.core.fraud import LineActivity
 from callctl.core.geo import ProvinceMap
 from callctl.core.lines import Line
 from callctl.core.location import assess_location
@@ -88,13 +89,15 @@ class CapturedDecider:
         usage: Usage | None = None,
         *,
         device_busy: bool = False,
+        abroad: LineActivity | None = None,
     ) -> Decision:
-        """The core's decision; ``usage`` are the line's counters (none: empty, no pause)."""
+        """The core's decision; ``usage`` are the line's counters (none: empty, no pause);
+        ``abroad`` what the line is doing abroad (the fraud guard's velocity limits)."""
         location = None
         if call.classification.group == "emergency":
             ctx = device_context(request)
             location = assess_location(call.line, ctx, self.emergency, self.provinces.province_at)
         return decide(
             call.classification, call.line, usage or Usage(""), self.tariff, self.emergency,
-            location=location, device_busy=device_busy,
+            location=location, device_busy=device_busy, abroad=abroad,
         )  # fmt: skip
