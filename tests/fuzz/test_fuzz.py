@@ -9,6 +9,8 @@ structure-aware generators and byte mutator, and replays every input kept in
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,14 @@ REGRESSIONS = sorted(path for path in CORPUS.glob("*/*") if path.is_file())
 def test_every_corpus_folder_is_a_target() -> None:
     assert {path.parent.name for path in REGRESSIONS} <= set(TARGETS)
     assert REGRESSIONS
+
+
+def test_the_runner_runs(tmp_path: Path) -> None:
+    runner = Path(__file__).parents[2] / "benchmarks" / "fuzz_run.py"
+    command = [sys.executable, str(runner), "-n", "300", "--out", str(tmp_path), "--progress", "100"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| yaml | 300 |" in done.stdout
 
 
 @pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
