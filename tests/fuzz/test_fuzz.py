@@ -57,7 +57,7 @@ def test_every_corpus_folder_is_a_target() -> None:
 
 def test_the_runner_runs(tmp_path: Path) -> None:
     runner = Path(__file__).parents[2] / "benchmarks" / "fuzz_run.py"
-    command = [sys.executable, str(runner), "-n", "300", "--out", str(tmp_path), "--progress", "100"]
+    command = [sys.executable, str(runner), "-n", "300", "--out", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| yaml | 300 |" in done.stdout
