@@ -15,7 +15,8 @@ lines files …). It is deterministic for a given ``--seed``. Each input goes th
 CPU time, with a 2 s hang guard.
 
 ``--engine atheris`` runs the same oracle under atheris (libFuzzer, coverage-guided, byte
-level; ``pip install atheris``), its corpus seeded with the same seeds and structured inputs.
+level; ``pip install atheris``) for one target, its corpus seeded with the same seeds and
+structured inputs; libFuzzer prints its own summary and ends the process.
 
 Failures are written to ``--out`` (default ``fuzz-failures/``) as ``<target>/<kind>-<sha1>``
 with a ``.txt`` beside each holding the traceback; the summary prints per target the inputs,
@@ -113,7 +114,11 @@ def load_targets(engine: str) -> dict[str, Target]:
 
 
 def run_atheris(target: Target, inputs: int, seed: int, out: Path) -> Outcome:
-    """libFuzzer through atheris; stops at the first failure, as libFuzzer does."""
+    """libFuzzer through atheris, for one target.
+
+    libFuzzer stops at the first failure, and at the end it exits the process itself after
+    its own summary (``Done N runs in S second(s)``): the table below is not printed.
+    """
     import atheris  # noqa: PLC0415 (optional dependency)
 
     corpus = out / "atheris-corpus" / target.name
