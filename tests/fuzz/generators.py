@@ -368,12 +368,19 @@ def _yaml_entry(rnd: random.Random) -> list[str]:
 
 
 def _yaml_bomb(rnd: random.Random) -> str:
+    """Aliases that name 10**levels elements, anchored inside an entry so that the checks
+    reach them (``product`` is checked before ``options``)."""
     levels = rnd.choice((3, 6, 9, 12))
-    out = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    out += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
-    key = pick(rnd, ("product", "paused", "number", "options", "licences", "install_address"))
-    out += ["lines:", f"  - {key}: *a{levels - 1}", "    number: '+3222345601'"]
-    return "\n".join(out)
+    anchors = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    anchors += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    key = pick(rnd, ("product", "paused", "number", "licences", "site_networks", "street"))
+    return "\n".join([
+        "lines:",
+        "  - number: '+3222345601'",
+        f"    options: [{', '.join(anchors)}]",
+        f"    {key}: *a{levels - 1}",
+        "    install_address: {street: a, postal_code: '1000', city: b}",
+    ])  # fmt: skip
 
 
 def lines_yaml(rnd: random.Random) -> bytes:
