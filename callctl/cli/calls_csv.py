@@ -95,7 +95,7 @@ def _read(reader: csv.DictReader[str], tz: ZoneInfo) -> list[CallRow]:
             raise CallsFileError(
                 f"{where}: billsec {billsec!r} is not a whole, non-negative number of seconds"
             )
-        seconds = int(billsec)
+        seconds = int(billsec.strip())  # int() strips less than str.strip() (U+001E …)
         try:
             start = answered_at.astimezone(UTC)
             outside = start < EARLIEST or start + timedelta(seconds=seconds) >= LATEST
