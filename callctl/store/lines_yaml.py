@@ -19,7 +19,7 @@ import phonenumbers
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.scanner import ScannerError
 
 from callctl.core.lines import PRODUCTS, Address, Line
@@ -81,6 +81,22 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:
+            if not isinstance(node, ScalarNode):
+                raise
+            # PyYAML's scalar constructors fail this way on a value its explicit tag does not
+            # fit (``!!int x``, ``!!int`` alone, ``!!bool x``, ``!!timestamp x`` …).
+            raise ConstructorError(
+                None, None,
+                f"the value {_shown.repr(node.value)} cannot be read as "
+                f"{node.tag.replace('tag:yaml.org,2002:', '!!')} "
+                f"({type(exc).__name__})",
+                node.start_mark,
+            ) from None  # fmt: skip
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
