@@ -123,11 +123,9 @@ class AgiEnvironment(Mapping[str, str]):
     def _script_and_query(self) -> tuple[str, str]:
         script = self.variables.get("agi_network_script")
         if script is None:  # fall back on the request URL's path
-            parts = urlsplit(self.request)
-            return parts.path.lstrip("/"), parts.query
+            return _path_and_query(self.request)
         if "://" in script:  # not what res_agi sends, but unambiguous
-            parts = urlsplit(script)
-            return parts.path.lstrip("/"), parts.query
+            return _path_and_query(script)
         path, _, query = script.partition("?")
         return path.lstrip("/"), query
 
@@ -136,7 +134,8 @@ class AgiEnvironment(Mapping[str, str]):
         """The script path without query string: ``route`` for ``agi://host:4573/route?x=1``.
 
         res_agi sends it as ``agi_network_script`` (``route?x=1``, no leading slash); without
-        that line the path of ``agi_request`` is used. Empty if the URL has no path.
+        that line the path of ``agi_request`` is used. Empty if the URL has no path or cannot
+        be read (an unclosed ``[`` in its host).
         """
         return self._script_and_query()[0]
 
@@ -172,6 +171,15 @@ class AgiEnvironment(Mapping[str, str]):
     def callerid(self) -> str:
         """``agi_callerid`` as sent: Asterisk writes ``unknown`` when there is no number."""
         return self._str("agi_callerid")
+
+
+def _path_and_query(url: str) -> tuple[str, str]:
+    """The path (without its leading ``/``) and the query of a URL; empty if unreadable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": the values come from the peer, never raise
+        return "", ""
+    return parts.path.lstrip("/"), parts.query
 
 
 class EnvironmentParser:

@@ -9,12 +9,17 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 REQUIRED_COLUMNS = ("answered_at", "billsec", "dialled")
 _BILLSEC = re.compile(r"[0-9]{1,9}")
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+"""A call is rated only between these instants: the rater looks at the local days around it,
+and ``datetime`` ends with the years 1 and 9999."""
 
 
 class CallsFileError(ValueError):
@@ -38,7 +43,11 @@ def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
     if value.tzinfo is not None:
         return value
     first = value.replace(tzinfo=tz, fold=0)
-    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value:
+    try:
+        back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None
+    if back != value:
         raise ValueError(f"{text!r} does not exist in {tz.key} (clock change)")
     if first.utcoffset() != value.replace(tzinfo=tz, fold=1).utcoffset():
         raise ValueError(f"{text!r} happens twice in {tz.key} (clock change): add the UTC offset")
@@ -49,13 +58,20 @@ def read_calls(path: str | Path, tz: ZoneInfo) -> list[CallRow]:
     """All rows of a calls CSV, or :class:`CallsFileError` naming the first bad one."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            return _read(csv.DictReader(handle), tz)
+            return read_calls_from(handle, str(path), tz)
     except OSError as exc:
         raise CallsFileError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_calls_from(handle: TextIO, name: str, tz: ZoneInfo) -> list[CallRow]:
+    """All rows of a calls CSV read from ``handle`` (opened with ``newline=""``); ``name``
+    names it in messages. :class:`CallsFileError` names the first bad row."""
+    try:
+        return _read(csv.DictReader(handle), tz)
     except UnicodeDecodeError:
-        raise CallsFileError(f"{path} is not UTF-8 text") from None
+        raise CallsFileError(f"{name} is not UTF-8 text") from None
     except csv.Error as exc:
-        raise CallsFileError(f"{path} is not a readable CSV: {exc}") from None
+        raise CallsFileError(f"{name} is not a readable CSV: {exc}") from None
 
 
 def _read(reader: csv.DictReader[str], tz: ZoneInfo) -> list[CallRow]:
@@ -79,5 +95,16 @@ def _read(reader: csv.DictReader[str], tz: ZoneInfo) -> list[CallRow]:
             raise CallsFileError(
                 f"{where}: billsec {billsec!r} is not a whole, non-negative number of seconds"
             )
-        rows.append(CallRow(number, answered_at, int(billsec), dialled))
+        seconds = int(billsec.strip())  # int() strips less than str.strip() (U+001E …)
+        try:
+            start = answered_at.astimezone(UTC)
+            outside = start < EARLIEST or start + timedelta(seconds=seconds) >= LATEST
+        except OverflowError:
+            outside = True
+        if outside:
+            raise CallsFileError(
+                f"{where}: the call ({answered.strip()!r}, {seconds} s) is not between the years "
+                f"{EARLIEST.year} and {LATEST.year - 1}"
+            )
+        rows.append(CallRow(number, answered_at, seconds, dialled))
     return rows

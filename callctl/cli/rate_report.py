@@ -10,11 +10,11 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from callctl.cli import render
-from callctl.cli.calls_csv import read_calls
+from callctl.cli.calls_csv import CallRow, read_calls
 from callctl.core.classify import Classifier
 from callctl.core.rating import Call, Rater
 from callctl.core.statement import build_statements
-from callctl.core.tariff import Tariff
+from callctl.core.tariff import Plan, Tariff
 
 
 def add_option_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -39,6 +39,19 @@ def rate_file(
     """Rate a calls CSV for one line and write the calls and statements (R3–R8)."""
     plan = tariff.plan(product, list(options))
     rows = read_calls(path, ZoneInfo(tariff.timezone))
+    rate_rows(rows, tariff, plan, as_json=as_json, out=out, show_calls=show_calls)
+
+
+def rate_rows(
+    rows: Sequence[CallRow],
+    tariff: Tariff,
+    plan: Plan,
+    *,
+    as_json: bool,
+    out: TextIO,
+    show_calls: bool = True,
+) -> None:
+    """Rate rows read from a calls CSV with ``plan`` and write the calls and statements."""
     classifier = Classifier(tariff.numbering)
     classes = [classifier(r.dialled) for r in rows]
     calls = [Call(r.answered_at, r.billsec, c) for r, c in zip(rows, classes, strict=True)]

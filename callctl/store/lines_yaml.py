@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import reprlib
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 import phonenumbers
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.scanner import ScannerError
 
 from callctl.core.lines import PRODUCTS, Address, Line
 from callctl.core.tariff import Tariff, TariffError
@@ -35,6 +38,15 @@ ADDRESS_KEYS = ("street", "postal_code", "city")
 PRODUCTS_WITH_PLAN = ("classic", "klik")  # options checked against the tariff
 _POSTAL_CODE = re.compile(r"[1-9][0-9]{3}")
 _E164_TEXT = re.compile(r"\+[0-9][0-9 .\-/()]*")  # separators are allowed, letters are not
+MAX_NESTING = 32
+"""Deepest nesting of lists and mappings read (a lines file needs 5). Deeper documents are
+refused before PyYAML recurses past Python's stack or rescans its open ``[``/``{`` levels
+for every token (quadratic)."""
+
+_shown = reprlib.Repr()
+_shown.maxstring = _shown.maxother = 80
+_shown.maxlevel = 3
+"""``repr`` for messages, bounded: YAML aliases can make a value of billions of elements."""
 
 
 class LinesFileError(ValueError):
@@ -46,17 +58,57 @@ class LinesFileError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, and nesting deeper
+    than ``MAX_NESTING``."""
+
+    _depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # PyYAML's argument name
+        if self.flow_level >= MAX_NESTING:
+            raise ScannerError(
+                None, None, f"more than {MAX_NESTING} nested '[' or '{{'", self.get_mark()
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self._depth >= MAX_NESTING:
+            raise ComposerError(
+                None, None, f"lists and mappings nested more than {MAX_NESTING} deep",
+                self.get_mark(),
+            )  # fmt: skip
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:
+            if not isinstance(node, ScalarNode):
+                raise
+            # PyYAML's scalar constructors fail this way on a value its explicit tag does not
+            # fit (``!!int x``, ``!!int`` alone, ``!!bool x``, ``!!timestamp x`` …).
+            raise ConstructorError(
+                None, None,
+                f"the value {_shown.repr(node.value)} cannot be read as "
+                f"{node.tag.replace('tag:yaml.org,2002:', '!!')} "
+                f"({type(exc).__name__})",
+                node.start_mark,
+            ) from None  # fmt: skip
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):
+                continue  # refused below by PyYAML ("found unhashable key")
+            if key in seen:
                 raise ConstructorError(
                     "while reading a mapping",
                     node.start_mark,
-                    f"found the key {key!r} twice",
+                    f"found the key {_shown.repr(key)} twice",
                     key_node.start_mark,
                 )
             seen.add(key)
@@ -65,14 +117,16 @@ class _Loader(yaml.SafeLoader):
 
 def _load(text: str) -> tuple[Any, list[int]]:
     """The document, and the file line (1-based) of each entry of ``lines``."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # reads the whole text already: refuses control characters
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise LinesFileError(f"not valid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, _entry_lines(node)
 
 
@@ -176,7 +230,8 @@ def _parse_line(raw: object, entry: _Entry, tariff: Tariff) -> Line:
 
     product = raw["product"]
     if not isinstance(product, str) or product not in PRODUCTS:
-        raise entry.error("product", f"must be one of {', '.join(PRODUCTS)}, not {product!r}")
+        choices = ", ".join(PRODUCTS)
+        raise entry.error("product", f"must be one of {choices}, not {_shown.repr(product)}")
 
     options = _strings(raw.get("options", []), entry, "options")
     if len(set(options)) != len(options):
@@ -204,7 +259,7 @@ def _parse_line(raw: object, entry: _Entry, tariff: Tariff) -> Line:
 
     paused = raw.get("paused", False)
     if not isinstance(paused, bool):
-        raise entry.error("paused", f"must be true or false, not {paused!r}")
+        raise entry.error("paused", f"must be true or false, not {_shown.repr(paused)}")
 
     return Line(
         number=number,
@@ -251,7 +306,7 @@ def _e164(raw: object, entry: _Entry, key: str) -> str:
     """A possible international number, in E.164 (spaces and dots allowed in the file)."""
     if not isinstance(raw, str):
         hint = " (quote it: '+32…', or YAML reads it as a number)" if isinstance(raw, int) else ""
-        raise entry.error(key, f"must be a number as text in E.164{hint}, not {raw!r}")
+        raise entry.error(key, f"must be a number as text in E.164{hint}, not {_shown.repr(raw)}")
     if not _E164_TEXT.fullmatch(raw.strip()):
         raise entry.error(key, f"{raw!r} is not in E.164 (+, country code and digits)")
     try:
@@ -269,5 +324,5 @@ def _kind(value: object) -> str:
     if value is None:
         return "nothing"
     return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
-        type(value), f"{value!r}"
+        type(value), _shown.repr(value)
     )

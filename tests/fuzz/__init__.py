@@ -1,0 +1,1 @@
+"""Fuzzing harness (issue 7): oracles, generators and regression corpus; see docs/fuzzing.md."""
