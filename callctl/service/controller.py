@@ -204,12 +204,13 @@ class Controller:
             return  # no answer: the dialplan falls back
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
         c = self.classifier(args["dialled"])
+        device = device_of(args)  # the Contact's +sip.instance, else X-Device-Id (R9)
         if c.group == "emergency":
             decision = await self._emergency(c, args)
         else:
             line = await self.lines.line(args["line"]) if args["line"] else None
             usage = await self.lines.usage(args["line"], self.rater.period_of(now))
-            busy = self._device_busy(args["endpoint"], device_of(args))
+            busy = self._device_busy(args["endpoint"], device)
             abroad = await self._abroad(args["line"], c, now) if line is not None else None
             decision = decide(
                 c, line, usage, self.tariff, self.emergency, device_busy=busy, abroad=abroad
@@ -227,7 +228,7 @@ class Controller:
             return
         call = ActiveCall(
             key, args["line"], args["dialled"], decision, now,
-            endpoint=args["endpoint"], device=device_of(args),
+            endpoint=args["endpoint"], device=device,
         )  # fmt: skip
         if decision.routed:
             self.active[key] = call

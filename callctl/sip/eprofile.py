@@ -23,13 +23,18 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from callctl.sip.pidf import Location, LocationError, coordinates, radius_metres
+from callctl.sip.pidf import (
+    Location,
+    LocationError,
+    civic_location,
+    coordinates,
+    radius_metres,
+)
 
 MAX_PROFILE_CHARS = 4096
 """Longest ``location_info`` read (AGI arguments are short; a longer one is refused)."""
 
 _PAIR_RE = re.compile(r'\s*([A-Za-z0-9_.-]{1,40})="([^"]{0,1000})"\s*(?:,|$)')
-_COUNTRY_RE = re.compile(r"[A-Za-z]{2}")
 _CRS_3D = {"2d": False, "3d": True}
 
 
@@ -73,22 +78,6 @@ def _geodetic(info: dict[str, str]) -> Location:
     )
 
 
-def _civic(info: dict[str, str]) -> Location:
-    country = info.get("country")
-    if country is not None and _COUNTRY_RE.fullmatch(country) is None:
-        raise LocationError(f"civic country {country[:40]!r} is not an ISO 3166 alpha-2 code")
-    postal_code, a1, a3 = info.get("PC"), info.get("A1"), info.get("A3")
-    if country is None and postal_code is None and a1 is None and a3 is None:
-        raise LocationError("the civic address has no country, postal code, A1 or A3")
-    return Location(
-        "civic",
-        country=country.upper() if country else None,
-        postal_code=postal_code,
-        a1=a1,
-        a3=a3,
-    )
-
-
 def location_from_profile(format_: str, location_info: str, method: str = "") -> Location:
     """The location in Asterisk's effective profile; ``LocationError`` saying why if none."""
     info = parse_location_info(location_info)
@@ -96,7 +85,9 @@ def location_from_profile(format_: str, location_info: str, method: str = "") ->
     if kind == "GML":
         location = _geodetic(info)
     elif kind == "civicAddress":
-        location = _civic(info)
+        location = civic_location(
+            info.get("country"), info.get("PC"), info.get("A1"), info.get("A3")
+        )
     elif kind == "URI":
         raise LocationError(
             f"the location is a reference ({info.get('URI', '')[:80]!r}), not a value: "

@@ -223,19 +223,24 @@ def _civic_text(address: Element, namespace: str, name: str) -> str | None:
     return " ".join((element.text or "").split()) or None
 
 
-def _civic(address: Element) -> Location:
-    namespace = address.tag[1:].partition("}")[0]
-    country = _civic_text(address, namespace, "country")
+def civic_location(
+    country: str | None, postal_code: str | None, a1: str | None, a3: str | None
+) -> Location:
+    """A civic location from RFC 5139 fields (a document's, or the PBX's reading of one)."""
     if country is not None:
         country = country.upper()
         if _COUNTRY_RE.fullmatch(country) is None:
             raise LocationError(f"civic country {country[:40]!r} is not an ISO 3166 alpha-2 code")
-    postal_code = _civic_text(address, namespace, "PC")
-    a1 = _civic_text(address, namespace, "A1")
-    a3 = _civic_text(address, namespace, "A3")
     if country is None and postal_code is None and a1 is None and a3 is None:
         raise LocationError("the civic address has no country, postal code, A1 or A3")
     return Location("civic", country=country, postal_code=postal_code, a1=a1, a3=a3)
+
+
+def _civic(address: Element) -> Location:
+    namespace = address.tag[1:].partition("}")[0]
+    return civic_location(
+        *(_civic_text(address, namespace, name) for name in ("country", "PC", "A1", "A3"))
+    )
 
 
 def parse_pidf(document: bytes | str, *, max_bytes: int = MAX_PIDF_BYTES) -> Location:
