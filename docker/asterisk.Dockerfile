@@ -21,6 +21,12 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
+# callctl's patches to Asterisk (dialplan/patches/README.md): res_geolocation.so rebuilt
+# from Debian's source of the installed version, as `callctl pbx up` does in its chroot.
+COPY dialplan/patches /tmp/callctl-patches
+RUN sh /tmp/callctl-patches/rebuild-res-geolocation \
+ && rm -rf /tmp/callctl-patches /var/lib/apt/lists/*
+
 # The package's sample files out of the way; only callctl's configuration is read.
 RUN mv /etc/asterisk /etc/asterisk.dist && install -d -o root -g asterisk -m 0750 /etc/asterisk
 COPY dialplan/*.conf /etc/asterisk/

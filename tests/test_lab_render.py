@@ -158,3 +158,26 @@ def test_every_centre_the_plan_can_choose_is_a_trunk_with_its_own_address() -> N
     addresses = [LAB.trunk_address(t) for t in sorted(trunks)]
     assert len(set(addresses)) == len(addresses) == 21  # 10 psaps, 11 cics
     assert LAB.trunk_address("carrier") not in addresses
+
+
+def test_a_chroot_is_patched_only_with_the_patches_of_its_dialplan(tmp_path: Path) -> None:
+    """`pbx up` rebuilds Asterisk's patched module when the chroot lacks the current patches."""
+    dialplan = tmp_path / "dialplan"
+    (dialplan / "patches").mkdir(parents=True)
+    patch = dialplan / "patches" / "0001-fix.patch"
+    patch.write_text("--- a/x\n+++ b/x\n")
+    lab = Lab(root=tmp_path / "root", dialplan=dialplan)
+    (tmp_path / "root").mkdir()
+    assert not lab.patched  # built before any patch
+    (tmp_path / "root" / "callctl-lab-patches").write_text(lab.patches_digest() + "\n")
+    assert lab.patched
+    patch.write_text("--- a/x\n+++ b/x\n@@ changed @@\n")
+    assert not lab.patched  # a changed patch is applied again
+
+
+def test_the_shipped_patches_are_named_in_their_readme() -> None:
+    patches = Lab().patches
+    readme = (patches / "README.md").read_text()
+    for patch in patches.glob("*.patch"):
+        assert f"`{patch.name}`" in readme
+        assert patch.read_text().count("\n+++ b/") >= 1  # a unified diff for `patch -p1`

@@ -5,10 +5,15 @@ Debian sid chroot with Asterisk from Debian's packages, installs ``dialplan/`` i
 the lines' endpoints, and runs Asterisk on loopback. Facts this relies on are in
 ``shared/spec/pbx-lab.md``. Everything here is idempotent: ``up`` on a running lab reloads
 the configuration, ``down`` on a stopped lab does nothing.
+
+Debian's Asterisk gets callctl's patches of ``dialplan/patches/`` (a crash on some location
+documents, docs/emergency.md): the chroot rebuilds the patched module from Debian's source
+of the installed version once, and again whenever the patches change (``PATCH_STAMP``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,6 +33,8 @@ DEFAULT_ROOT = Path(os.environ.get("CALLCTL_PBX_ROOT", "/var/cache/callctl/aster
 MIRROR = os.environ.get("CALLCTL_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config")
 STAMP = "callctl-lab-built"
+PATCH_STAMP = "callctl-lab-patches"  # the digest of the patches the chroot's Asterisk has
+PATCH_DIR = "tmp/callctl-patches"  # where the patches are copied to inside the chroot
 CONFIG_FILES = (
     "asterisk.conf", "modules.conf", "logger.conf", "pjsip.conf", "extensions.conf",
     "cdr.conf", "cdr_custom.conf", "geolocation.conf", "indications.conf", "features.conf",
@@ -143,9 +150,46 @@ class Lab:
         _run([*apt, "install", "-y", "--no-install-recommends", *PACKAGES],
              "installing Asterisk in the chroot", env=env)  # fmt: skip
         _run(["chroot", str(partial), "apt-get", "clean"], "apt-get clean")
+        self._patch(partial)
         version = _run(["chroot", str(partial), "asterisk", "-V"], "asterisk -V").strip()
         (partial / STAMP).write_text(version + "\n")
         partial.rename(self.root)
+
+    @property
+    def patches(self) -> Path:
+        return self.dialplan / "patches"
+
+    def patches_digest(self) -> str:
+        """What the chroot's Asterisk must have been rebuilt with: the patch folder's digest."""
+        digest = hashlib.sha256()
+        for path in sorted(self.patches.iterdir()):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    @property
+    def patched(self) -> bool:
+        stamp = self.root / PATCH_STAMP
+        return stamp.exists() and stamp.read_text().strip() == self.patches_digest()
+
+    def _patch(self, root: Path) -> None:
+        """Rebuild the patched modules inside ``root`` (about 40 s; needs the Debian mirror)."""
+        inside = root / PATCH_DIR
+        shutil.rmtree(inside, ignore_errors=True)
+        shutil.copytree(self.patches, inside)
+        env = {**os.environ, "CALLCTL_DEBIAN_MIRROR": MIRROR}
+        try:
+            _run(["chroot", str(root), "sh", "/" + PATCH_DIR + "/rebuild-res-geolocation"],
+                 "patching Asterisk (dialplan/patches)", env=env)  # fmt: skip
+        finally:
+            shutil.rmtree(inside, ignore_errors=True)
+        (root / PATCH_STAMP).write_text(self.patches_digest() + "\n")
+
+    def ensure_patched(self) -> None:
+        """A chroot built before the patches (or with older ones) gets them now."""
+        if self.patched:
+            return
+        self.down()  # a running Asterisk keeps the old module until it restarts
+        self._patch(self.root)
 
     # ------------------------------------------------------------------ config
 
@@ -206,6 +250,7 @@ class Lab:
         """Build if needed, install the configuration and start (or reload) Asterisk."""
         self.check_host()
         self.build()
+        self.ensure_patched()
         creds = self.install_config(lines)
         (self.root / "etc" / "hosts").write_text(
             f"127.0.0.1 localhost {socket.gethostname()}\n::1 localhost\n"
@@ -275,6 +320,7 @@ class Lab:
             "root": str(self.root),
             "built": self.built,
             "version": (self.root / STAMP).read_text().strip() if self.built else None,
+            "patched": self.built and self.patched,
             "running": self.running(),
         }
 
