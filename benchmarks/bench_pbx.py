@@ -61,6 +61,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -632,6 +633,29 @@ def count_records(db: str) -> int:
     return int(asyncio.run(_sql(db, "SELECT count(*) FROM call_records"))[0][0])
 
 
+def set_bypass(lab: Lab, on: bool) -> None:
+    """Set the dialplan's ``CALLCTL_BYPASS`` global (calls skip callctl when ``yes``)."""
+    lab.cli(f"dialplan set global CALLCTL_BYPASS {'yes' if on else 'no'}")
+
+
+@contextmanager
+def lab_up(who: str) -> Iterator[Lab]:
+    """The test PBX up with the lab lines; afterwards the bypass off, and the PBX stopped
+    again if it was down before."""
+    lab = Lab()
+    was_running = lab.running()
+    lab.up(parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff()))
+    try:
+        yield lab
+    finally:
+        try:
+            set_bypass(lab, False)
+            if not was_running:
+                lab.down()
+        except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
+            print(f"{who}: could not reset or stop the PBX: {exc}", file=sys.stderr)
+
+
 class Bench:
     def __init__(self, lab: Lab, cred: Credential, workdir: Path, pg_admin: str,
                  wait: float) -> None:  # fmt: skip
@@ -671,7 +695,7 @@ class Bench:
         return 0
 
     def bypass(self, on: bool) -> None:
-        self.lab.cli(f"dialplan set global CALLCTL_BYPASS {'yes' if on else 'no'}")
+        set_bypass(self.lab, on)
 
     def run(self, run: Run, attempts: int = 3) -> Run:
         """One run; again (up to ``attempts``) if the PBX restarted meanwhile."""
@@ -879,22 +903,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench_pbx: {tool} is not installed", file=sys.stderr)
             return 2
 
-    lab = Lab()
-    was_running = lab.running()
-    lines = parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff())
-    lab.up(lines)
-    cred = lab.credentials()[LINE]
     work = Path(tempfile.mkdtemp(prefix="callctl-bench-pbx-"))
-    bench = Bench(lab, cred, work, args.pg_admin, args.wait)
     runs: list[Run] = []
     ramps: dict[str, list[dict[str, Any]]] = {}
-    info = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "loadavg_start": os.getloadavg(),
-        "asterisk": str(lab.status()["version"]),
-    }
-    try:
+    with lab_up("bench_pbx") as lab:
+        bench = Bench(lab, lab.credentials()[LINE], work, args.pg_admin, args.wait)
+        info = {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "asterisk": str(lab.status()["version"]),
+        }
         for db in [d for d in args.db.split(",") if d]:
             runs.append(bench.run(Run(f"callctl {db}", "callctl", db, args.calls, args.rate,
                                       args.hold_ms, capture=True)))  # fmt: skip
@@ -916,13 +935,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ramps[key].append(asdict(r))
                     if not r.ok:
                         break
-    finally:
-        try:
-            bench.bypass(False)
-            if not was_running:
-                lab.down()
-        except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
-            print(f"bench_pbx: could not reset or stop the PBX: {exc}", file=sys.stderr)
     result: dict[str, Any] = {
         **info,
         "loadavg_end": os.getloadavg(),

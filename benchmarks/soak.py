@@ -60,7 +60,6 @@ from pathlib import Path
 from typing import Any
 
 from bench_pbx import (
-    LAB_LINES,
     PG_ADMIN,
     Bench,
     Carrier,
@@ -70,14 +69,13 @@ from bench_pbx import (
     _sql,
     create_database,
     drop_database,
+    lab_up,
     process_cpu,
     wait_until_free,
 )
 from matplotlib.figure import Figure
 
-from callctl.data import default_tariff
 from callctl.pbx.lab import Lab
-from callctl.store.lines_yaml import parse_lines_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EMERGENCY_CENTRE = "psap-112-brussels"  # the Classic line's (Rue de la Loi, 1000) centre
@@ -500,59 +498,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("sipp") is None:
         print("soak: sipp is not installed", file=sys.stderr)
         return 2
-    lab = Lab()
-    was_running = lab.running()
-    lab.up(parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff()))
     work = Path(tempfile.mkdtemp(prefix="callctl-soak-"))
-    bench = Bench(lab, lab.credentials()["+3222000001"], work, args.pg_admin, 600)
-    info = {
-        "mode": "quick" if args.quick else "full",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "asterisk": str(lab.status()["version"]),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
-        ).stdout.strip(),
-        "loadavg_start": os.getloadavg(),
-        "settings": {
-            "rate": args.rate,
-            "minutes": args.minutes,
-            "hold_seconds": args.hold_seconds,
-            "sample_seconds": args.sample_seconds,
-            "db": args.db,
-            "streams": [asdict(s) for s in STREAMS],
-        },
-    }
-    soak = Soak(
-        lab,
-        bench,
-        work,
-        args.db,
-        args.pg_admin,
-        args.rate,
-        args.minutes,
-        args.hold_seconds,
-        args.sample_seconds,
-    )
     try:
-        result = {
-            **info,
-            **soak.run(),
-            "loadavg_end": os.getloadavg(),
-            "ended": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        with lab_up("soak") as lab:
+            bench = Bench(lab, lab.credentials()["+3222000001"], work, args.pg_admin, 600)
+            info = {
+                "mode": "quick" if args.quick else "full",
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "asterisk": str(lab.status()["version"]),
+                "commit": subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"],
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                    check=False,
+                ).stdout.strip(),
+                "loadavg_start": os.getloadavg(),
+                "settings": {
+                    "rate": args.rate,
+                    "minutes": args.minutes,
+                    "hold_seconds": args.hold_seconds,
+                    "sample_seconds": args.sample_seconds,
+                    "db": args.db,
+                    "streams": [asdict(s) for s in STREAMS],
+                },
+            }
+            soak = Soak(
+                lab,
+                bench,
+                work,
+                args.db,
+                args.pg_admin,
+                args.rate,
+                args.minutes,
+                args.hold_seconds,
+                args.sample_seconds,
+            )
+            result = {
+                **info,
+                **soak.run(),
+                "loadavg_end": os.getloadavg(),
+                "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
     finally:
-        try:
-            bench.bypass(False)
-            if not was_running:
-                lab.down()
-        except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
-            print(f"soak: could not reset or stop the PBX: {exc}", file=sys.stderr)
         if args.keep:
             print(f"soak: work folder kept: {work}", file=sys.stderr)
         else:
