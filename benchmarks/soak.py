@@ -223,6 +223,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax3.plot(minutes, recs, "x--", label="records written per minute")
     ax3.plot(minutes, [s["failed"] for s in samples], "r^-", label="failed calls (total)")
     ax3.plot(minutes, [s["active_calls"] for s in samples], "d-", label="callctl calls in progress")
+    load = ax3.twinx()
+    load.plot(minutes, [s["loadavg"] for s in samples], ":", color="grey", label="load average")
+    load.set_ylabel("machine load average (1 min), dotted", color="grey")
+    load.set_ylim(bottom=0)
     ax3.set_ylabel("calls")
     ax3.set_xlabel("minutes since the first call")
     ax3.set_ylim(bottom=0)
@@ -489,7 +493,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--plot-only",
+        type=Path,
+        metavar="JSON",
+        help="only draw the plot of an earlier run's soak.json into --out-dir",
+    )
     args = parser.parse_args(argv)
+    if args.plot_only:
+        plot(json.loads(args.plot_only.read_text()), args.out_dir / "soak.png")
+        return 0
     if args.quick:
         args.minutes, args.rate, args.hold_seconds, args.sample_seconds = 0.75, 5, 2, 5
     if os.geteuid() != 0:
