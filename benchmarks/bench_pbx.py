@@ -61,6 +61,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -445,7 +446,7 @@ Content-Length: 0
 <label id="hold_over"/>"""
 
 
-def phone_scenario(hold_ms: int) -> str:
+def phone_scenario(hold_ms: int, dialled: str = DIALLED) -> str:
     """:func:`uac_scenario` for an answered call, answering a re-INVITE while it holds.
 
     Asterisk sometimes re-INVITEs the caller right after the answer (a connected-line
@@ -453,7 +454,7 @@ def phone_scenario(hold_ms: int) -> str:
     a phone answers it, so does this caller (and hangs up at once). Without a re-INVITE the
     call is exactly the shared scenario's.
     """
-    text = uac_scenario(UacCall(DIALLED, hold_ms=hold_ms))
+    text = uac_scenario(UacCall(dialled, hold_ms=hold_ms))
     pause = f'<pause milliseconds="{hold_ms}"/>'
     end = '<timewait milliseconds="200"/>'
     if text.count(pause) != 1 or text.count(end) != 1:
@@ -462,45 +463,105 @@ def phone_scenario(hold_ms: int) -> str:
     return text.replace(end, '<label id="ended"/>\n' + end)
 
 
+@dataclass
+class SippCounts:
+    """SIPp's cumulative counters, from the last row of its ``-trace_stat`` file."""
+
+    created: int = 0
+    successful: int = 0
+    failed: int = 0
+
+
+def sipp_counts(stat: Path) -> SippCounts | None:
+    """The last row of a SIPp statistics file (``None`` before its first row)."""
+    if not stat.exists():
+        return None
+    rows = [r.split(";") for r in stat.read_text().splitlines() if r.strip()]
+    if len(rows) < 2:
+        return None
+    head, last = rows[0], rows[-1]
+    try:
+        return SippCounts(int(last[head.index("TotalCallCreated")]),
+                          int(last[head.index("SuccessfulCall(C)")]),
+                          int(last[head.index("FailedCall(C)")]))  # fmt: skip
+    except (ValueError, IndexError):  # a row being written
+        return None
+
+
+class Uac:
+    """A SIPp caller placing ``calls`` calls as a lab line at ``rate`` calls per
+    ``rate_period_ms``: answered and held ``hold_ms`` (``expect`` 200), or refused with
+    ``expect``. Its files (scenario, statistics every second, errors) are in ``workdir``."""
+
+    def __init__(self, cred: Credential, calls: int, rate: int, hold_ms: int, workdir: Path,
+                 *, dialled: str = DIALLED, expect: int = 200,
+                 rate_period_ms: int = 1000) -> None:  # fmt: skip
+        self.workdir = workdir
+        self.stat = workdir / "uac-stat.csv"
+        self.errors = workdir / "uac-errors.log"
+        scenario = workdir / "uac.xml"
+        text = (phone_scenario(hold_ms, dialled) if expect == 200
+                else uac_scenario(UacCall(dialled, expect=expect)))  # fmt: skip
+        scenario.write_text(text, encoding="iso-8859-1")
+        users = workdir / "users.csv"
+        users.write_text(f"SEQUENTIAL\n{cred.username};\n")
+        timeout = int(calls * rate_period_ms / 1000 / rate + hold_ms / 1000 + 60)
+        self.cmd = [
+            "sipp", PBX, "-sf", str(scenario), "-inf", str(users), "-s", dial_user(dialled),
+            "-au", cred.username, "-ap", cred.password, "-i", "127.0.0.1", "-p", "0",
+            "-r", str(rate), "-rp", str(rate_period_ms), "-m", str(calls), "-l", "5000",
+            "-nostdin", "-trace_stat", "-stf", str(self.stat), "-fd", "1", "-trace_rtt",
+            "-rtt_freq", "1", "-trace_err", "-error_file", str(self.errors),
+            "-timeout", f"{timeout}s", "-timeout_error", "-recv_timeout", "10000",
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cpu_s = 0.0
+
+    def start(self) -> Uac:
+        with open(self.workdir / "uac-stderr.log", "wb") as stderr:  # a pipe could fill up
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=stderr,
+                                         cwd=self.workdir)  # fmt: skip
+        return self
+
+    def running(self) -> bool:
+        """Whether SIPp still runs; notes its CPU time (the last reading before it exits)."""
+        assert self.proc is not None, "not started"
+        if self.proc.poll() is None:
+            self.cpu_s = process_cpu(self.proc.pid) or self.cpu_s
+            return True
+        return False
+
+    def counts(self) -> SippCounts | None:
+        return sipp_counts(self.stat)
+
+    def stop(self) -> None:
+        """End SIPp at once (an interrupted run)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def outcome(self) -> SippOutcome:
+        """Wait for SIPp to end; its result."""
+        while self.running():
+            time.sleep(0.2)
+        assert self.proc is not None
+        stderr = (self.workdir / "uac-stderr.log").read_text(errors="replace")[-2000:]
+        counts = self.counts() or SippCounts(-1, -1, -1)
+        rtd: list[float] = []
+        for rtt in self.workdir.glob("uac_*_rtt.csv"):
+            for row in rtt.read_text().splitlines()[1:]:
+                parts = row.split(";")
+                if len(parts) >= 3 and parts[2].strip() == "decision":
+                    rtd.append(float(parts[1]))
+        err_text = self.errors.read_text(errors="replace")[-2000:] if self.errors.exists() else ""
+        return SippOutcome(self.proc.returncode, counts.successful, counts.failed,
+                           self.proc.pid, self.cpu_s, rtd,
+                           (stderr + err_text)[-2000:])  # fmt: skip
+
+
 def run_uac(cred: Credential, calls: int, rate: int, hold_ms: int, workdir: Path,
             ) -> SippOutcome:  # fmt: skip
-    scenario = workdir / "uac.xml"
-    scenario.write_text(phone_scenario(hold_ms), encoding="iso-8859-1")
-    users = workdir / "users.csv"
-    users.write_text(f"SEQUENTIAL\n{cred.username};\n")
-    stat = workdir / "uac-stat.csv"
-    errors = workdir / "uac-errors.log"
-    timeout = int(calls / rate + hold_ms / 1000 + 60)
-    cmd = [
-        "sipp", PBX, "-sf", str(scenario), "-inf", str(users), "-s", dial_user(DIALLED),
-        "-au", cred.username, "-ap", cred.password, "-i", "127.0.0.1", "-p", "0",
-        "-r", str(rate), "-rp", "1000", "-m", str(calls), "-l", "5000", "-nostdin",
-        "-trace_stat", "-stf", str(stat), "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
-        "-trace_err", "-error_file", str(errors), "-timeout", f"{timeout}s", "-timeout_error",
-        "-recv_timeout", "10000",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir)
-    cpu = 0.0
-    while proc.poll() is None:  # the last reading before it exits is its CPU time
-        cpu = process_cpu(proc.pid) or cpu
-        time.sleep(0.2)
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    successful = failed = -1
-    if stat.exists():
-        rows = [r.split(";") for r in stat.read_text().splitlines() if r.strip()]
-        if len(rows) >= 2:
-            head, last = rows[0], rows[-1]
-            successful = int(last[head.index("SuccessfulCall(C)")])
-            failed = int(last[head.index("FailedCall(C)")])
-    rtd: list[float] = []
-    for rtt in workdir.glob("uac_*_rtt.csv"):
-        for row in rtt.read_text().splitlines()[1:]:
-            parts = row.split(";")
-            if len(parts) >= 3 and parts[2].strip() == "decision":
-                rtd.append(float(parts[1]))
-    err_text = errors.read_text(errors="replace")[-2000:] if errors.exists() else ""
-    return SippOutcome(proc.returncode, successful, failed, proc.pid, cpu, rtd,
-                       (stderr + err_text)[-2000:])  # fmt: skip
+    return Uac(cred, calls, rate, hold_ms, workdir).start().outcome()
 
 
 # ----------------------------------------------------------------------------- one run
@@ -551,6 +612,50 @@ def _import_lines(db: str) -> None:
         raise RuntimeError(f"callctl lines import failed:\n{proc.stderr}")
 
 
+def create_database(kind: str, work: Path, pg_admin: str, name: str) -> str:
+    """A fresh database (``sqlite``: a file in ``work``; ``postgresql``: ``name`` on the
+    server of ``pg_admin``) holding the lab lines; its URL."""
+    if kind == "postgresql":
+        asyncio.run(_sql(pg_admin, f'CREATE DATABASE "{name}"', True))
+        url = pg_admin.rpartition("/")[0] + "/" + name
+    else:
+        url = f"sqlite:///{work / 'callctl.db'}"
+    _import_lines(url)
+    return url
+
+
+def drop_database(pg_admin: str, name: str) -> None:
+    """Drop a PostgreSQL database of :func:`create_database` (gone already is fine)."""
+    asyncio.run(_sql(pg_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', True))
+
+
+def count_records(db: str) -> int:
+    return int(asyncio.run(_sql(db, "SELECT count(*) FROM call_records"))[0][0])
+
+
+def set_bypass(lab: Lab, on: bool) -> None:
+    """Set the dialplan's ``CALLCTL_BYPASS`` global (calls skip callctl when ``yes``)."""
+    lab.cli(f"dialplan set global CALLCTL_BYPASS {'yes' if on else 'no'}")
+
+
+@contextmanager
+def lab_up(who: str) -> Iterator[Lab]:
+    """The test PBX up with the lab lines; afterwards the bypass off, and the PBX stopped
+    again if it was down before."""
+    lab = Lab()
+    was_running = lab.running()
+    lab.up(parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff()))
+    try:
+        yield lab
+    finally:
+        try:
+            set_bypass(lab, False)
+            if not was_running:
+                lab.down()
+        except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
+            print(f"{who}: could not reset or stop the PBX: {exc}", file=sys.stderr)
+
+
 class Bench:
     def __init__(self, lab: Lab, cred: Credential, workdir: Path, pg_admin: str,
                  wait: float) -> None:  # fmt: skip
@@ -590,7 +695,7 @@ class Bench:
         return 0
 
     def bypass(self, on: bool) -> None:
-        self.lab.cli(f"dialplan set global CALLCTL_BYPASS {'yes' if on else 'no'}")
+        set_bypass(self.lab, on)
 
     def run(self, run: Run, attempts: int = 3) -> Run:
         """One run; again (up to ``attempts``) if the PBX restarted meanwhile."""
@@ -618,12 +723,7 @@ class Bench:
         carrier = Carrier(self.carrier_address, work)
         try:
             if run.mode == "callctl":
-                if run.db == "postgresql":
-                    asyncio.run(_sql(self.pg_admin, f'CREATE DATABASE "{pg_name}"', True))
-                    db_url = self.pg_admin.rpartition("/")[0] + "/" + pg_name
-                else:
-                    db_url = f"sqlite:///{work / 'callctl.db'}"
-                _import_lines(db_url)
+                db_url = create_database(run.db or "sqlite", work, self.pg_admin, pg_name)
                 serve = Serve(db_url, work)
                 serve.start()
             self.bypass(run.mode == "bypass")
@@ -632,8 +732,7 @@ class Bench:
                 capture.start()
             self._measure(run, serve, carrier, work)
             if serve is not None and db_url is not None:
-                run.records = int(asyncio.run(_sql(db_url, "SELECT count(*) FROM call_records"))
-                                  [0][0])  # fmt: skip
+                run.records = count_records(db_url)
         finally:
             if capture:
                 capture.stop()
@@ -645,8 +744,7 @@ class Bench:
                 run.serve_problems = problems[:10]
             self.bypass(False)
             if run.db == "postgresql" and run.mode == "callctl":
-                asyncio.run(_sql(self.pg_admin, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)',
-                                 True))  # fmt: skip
+                drop_database(self.pg_admin, pg_name)
         if capture:
             run.agi = agi_timings(capture.path)
             run.post_dial_ms = post_dial_delays(capture.path)
@@ -805,22 +903,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench_pbx: {tool} is not installed", file=sys.stderr)
             return 2
 
-    lab = Lab()
-    was_running = lab.running()
-    lines = parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff())
-    lab.up(lines)
-    cred = lab.credentials()[LINE]
     work = Path(tempfile.mkdtemp(prefix="callctl-bench-pbx-"))
-    bench = Bench(lab, cred, work, args.pg_admin, args.wait)
     runs: list[Run] = []
     ramps: dict[str, list[dict[str, Any]]] = {}
-    info = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "loadavg_start": os.getloadavg(),
-        "asterisk": str(lab.status()["version"]),
-    }
-    try:
+    with lab_up("bench_pbx") as lab:
+        bench = Bench(lab, lab.credentials()[LINE], work, args.pg_admin, args.wait)
+        info = {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "asterisk": str(lab.status()["version"]),
+        }
         for db in [d for d in args.db.split(",") if d]:
             runs.append(bench.run(Run(f"callctl {db}", "callctl", db, args.calls, args.rate,
                                       args.hold_ms, capture=True)))  # fmt: skip
@@ -842,13 +935,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ramps[key].append(asdict(r))
                     if not r.ok:
                         break
-    finally:
-        try:
-            bench.bypass(False)
-            if not was_running:
-                lab.down()
-        except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
-            print(f"bench_pbx: could not reset or stop the PBX: {exc}", file=sys.stderr)
     result: dict[str, Any] = {
         **info,
         "loadavg_end": os.getloadavg(),

@@ -82,6 +82,10 @@ def test_metrics_follow_decisions_records_and_errors(tmp_path: Path) -> None:
             last = await scrape(http)
             assert value(last, "callctl_decisions_total", outcome="route") == 2
             assert value(last, "callctl_records_written_total", kind="settle") == 3
+            # the process's own resources, as the soak samples them (docs/operations.md)
+            assert value(last, "process_resident_memory_bytes") > 10 * 1024 * 1024
+            assert 0 < value(last, "process_open_fds") < value(last, "process_max_fds")
+            assert value(last, "process_cpu_seconds_total") > 0
 
     asyncio.run(main())
 

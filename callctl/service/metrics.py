@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -70,6 +77,9 @@ class Metrics(Observer):
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_resident_memory_bytes, process_open_fds, process_cpu_seconds_total…: what
+        # a soak watches (docs/performance.md), for the operator to watch too.
+        ProcessCollector(registry=r)
         self.decisions = Counter(
             "callctl_decisions", "Route requests answered, by outcome", ["outcome"], registry=r
         )
