@@ -360,9 +360,11 @@ class Controller:
             line = await asyncio.wait_for(
                 self.lines.line(args["line"]), timeout=EMERGENCY_DB_BUDGET
             )
-        except Exception as exc:  # the database is down or slow: the endpoint knows its centres
-            log.warning("emergency call: line %s not loaded (%s); using the endpoint's centres",
-                        args["line"], type(exc).__name__)  # fmt: skip
+        except Exception as exc:  # the database is down or slow: the line as last read, else
+            line = self.lines.last(args["line"]) if args["line"] else None  # the endpoint's
+            log.warning("emergency call: line %s not loaded (%s); using %s", args["line"],
+                        type(exc).__name__, "the line as last read" if line else
+                        "the endpoint's centres")  # fmt: skip
         if line is not None:
             verdict = assess_location(
                 line, device_context_of(args), self.emergency, self.provinces.province_at
