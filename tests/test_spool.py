@@ -26,14 +26,22 @@ from callctl.core.rating import Usage
 from callctl.core.records import CallKey, CallRecord
 from callctl.core.settlement import CallEnd, base_record
 from callctl.data import default_emergency_plan, default_tariff
+from callctl.pbx.serve_process import free_port
 from callctl.service.clock import Clock
+from callctl.service.config import Settings
 from callctl.service.controller import Controller
+from callctl.service.line_cache import DEFAULT_TTL
+from callctl.service.serve import Service, running
 from callctl.service.spooler import Spooler, settlement_inputs, settlement_payload
-from callctl.store import make_engine
+from callctl.store import make_engine, migrate
 from callctl.store.lines_yaml import parse_lines_yaml
 from callctl.store.repository import Store
 from callctl.store.spool import RECORD, SETTLE, Spool, SpoolError, default_spool_path
+from tests.databases import PrivateCluster
 from tests.service_rig import LAB_LINES, hangup, route, service
+
+OFFPEAK = "2026-11-26T20:00:00+01:00"  # Belgian calls draw fair use (R7)
+CLASSIC = "+3222000001"
 
 TARIFF = default_tariff()
 CLASSIFY = Classifier(TARIFF.numbering)
@@ -93,6 +101,14 @@ async def put(controller: Controller, *payloads: dict[str, Any]) -> None:
     for p in payloads:
         record, _, _, _ = settlement_inputs(p)
         await controller.spooler.put_settlement(record.key, p)
+
+
+def metric_value(svc: Service, sample: str) -> float:
+    for line in svc.metrics.exposition().decode().splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
 
 
 async def zone_records(store: Store) -> list[CallRecord]:
@@ -246,3 +262,57 @@ def test_a_hangup_the_database_cannot_take_is_spooled_then_written(tmp_path: Pat
             assert 'callctl_spool_drained_total{kind="record"} 1.0' in metrics
 
     asyncio.run(main())
+
+
+def test_postgresql_stopped_between_route_and_hangup(tmp_path: Path) -> None:
+    """A private PostgreSQL cluster stopped under a running service (real FastAGI requests):
+    decisions go on from the last known line (calls abroad 503, emergency and helplines
+    routed), hangups and refusals are spooled, and all is written once it is back."""
+    cluster = PrivateCluster(free_port())
+    try:
+        cluster.start()
+        asyncio.run(_stopped_between_route_and_hangup(cluster, tmp_path))
+    finally:
+        cluster.remove()
+
+
+async def _stopped_between_route_and_hangup(cluster: PrivateCluster, tmp_path: Path) -> None:
+    db = cluster.url
+    await migrate(db)
+    engine = make_engine(db)
+    try:
+        await Store(engine).upsert_lines(parse_lines_yaml(LAB_LINES.read_text("utf-8"), TARIFF))
+    finally:
+        await engine.dispose()
+    settings = Settings(db=db, agi_port=0, http_port=0, clock=OFFPEAK,
+                        spool=str(tmp_path / "spool.db"))  # fmt: skip
+    async with running(settings) as svc:
+        port = svc.agi.port
+        assert (await route(port, "before", "022345678")).startswith("route,carrier")
+        await asyncio.to_thread(cluster.stop)
+        assert 'SET VARIABLE "CALLCTL_RECORDED" "spooled"' in await hangup(
+            port, "before", "022345678", answered_ms=30_000
+        )
+        await asyncio.sleep(DEFAULT_TTL)  # the cached line is stale: only the last read is left
+        assert (await route(port, "during", "022345678")).startswith("route,carrier")
+        assert (await route(port, "abroad", "+33142685300")).startswith("refuse,,,0,503,")
+        assert (await route(port, "sos", "112")).startswith("route,psap-112-brussels,112")
+        assert (await route(port, "help", "116000")).startswith("route,carrier")
+        await hangup(port, "during", "022345678", answered_ms=45_000)
+        spooler = svc.controller.spooler
+        assert spooler is not None
+        assert spooler.depth[SETTLE] == 2
+        await asyncio.to_thread(cluster.start)
+        deadline = time.monotonic() + 30
+        while spooler.waiting or svc.controller.records._pending:
+            assert time.monotonic() < deadline, spooler.depth
+            await asyncio.sleep(0.1)
+        store = svc.controller.store
+        records = {r.key.call_id: r for r in await store.list_records(line=CLASSIC)}
+        assert {"before", "during", "abroad"} <= set(records)
+        assert (records["before"].billsec, records["during"].billsec) == (30, 45)
+        assert records["abroad"].reason is not None
+        assert records["abroad"].sip_code == 503
+        usage = await store.get_usage(CLASSIC, PERIOD)
+        assert usage.fair_use_seconds == 75 == sum(r.fair_use_seconds for r in records.values())
+        assert metric_value(svc, "callctl_degraded_decisions_total") >= 3
