@@ -247,9 +247,10 @@ class Controller:
         else:
             busy = self._device_busy(args["endpoint"], device)
             try:
-                line, usage, abroad = await self._within(
-                    self._line_state(args["line"], c, now), ROUTE_DB_BUDGET
+                line, usage = await self._within(
+                    self._line_state(args["line"], now), ROUTE_DB_BUDGET
                 )
+                abroad = await self._abroad(args["line"], c, now) if line is not None else None
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -290,14 +291,10 @@ class Controller:
         if degraded:
             self.observer.degraded(call)
 
-    async def _line_state(
-        self, number: str, c: Classification, now: datetime
-    ) -> tuple[Line | None, Usage, LineActivity | None]:
-        """What a decision reads: the line, its counters, its activity abroad."""
+    async def _line_state(self, number: str, now: datetime) -> tuple[Line | None, Usage]:
+        """What a decision reads: the line and its counters."""
         line = await self.lines.line(number) if number else None
-        usage = await self.lines.usage(number, self.rater.period_of(now))
-        abroad = await self._abroad(number, c, now) if line is not None else None
-        return line, usage, abroad
+        return line, await self.lines.usage(number, self.rater.period_of(now))
 
     def _without_database(
         self, c: Classification, args: dict[str, str], now: datetime, busy: bool,
@@ -341,7 +338,9 @@ class Controller:
             return None
         before = self._reservations(line)
         window = timedelta(seconds=rules.window_seconds)
-        calls = await self.store.answered_intervals(line, rules.groups, now - window)
+        calls = await self._within(
+            self.store.answered_intervals(line, rules.groups, now - window), ROUTE_DB_BUDGET
+        )
         after = self._reservations(line)
         held = {**before, **after}
         return LineActivity(
