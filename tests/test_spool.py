@@ -302,6 +302,9 @@ async def _stopped_between_route_and_hangup(cluster: PrivateCluster, tmp_path: P
         spooler = svc.controller.spooler
         assert spooler is not None
         assert spooler.depth[SETTLE] == 2
+        svc.controller.spool_max = 2  # full: no new call is decided without the database
+        assert await route(port, "full", "022345678") == ""  # the dialplan's fallback decides
+        assert (await route(port, "help2", "116000")).startswith("route,carrier")
         await asyncio.to_thread(cluster.start)
         deadline = time.monotonic() + 30
         while spooler.waiting or svc.controller.records._pending:
