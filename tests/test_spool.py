@@ -217,9 +217,9 @@ def test_a_crash_between_commit_and_delete_duplicates_nothing(db: str, tmp_path:
 
 
 def test_a_hangup_the_database_cannot_take_is_spooled_then_written(tmp_path: Path) -> None:
-    """SQLite locked by another writer: the hangup's transaction misses its budget, the
-    settlement goes to the spool before the AGI answer; a refusal goes there too; both are
-    written once the lock is gone, and the record equals a live one's."""
+    """SQLite locked by another writer: the hangup gets the deadline's safe answer while its
+    transaction waits, then misses its budget and goes to the spool; a refusal goes there
+    too; both are written once the lock is gone, and the record equals a live one's."""
 
     async def main() -> None:
         async with service(tmp_path) as svc:
@@ -230,15 +230,15 @@ def test_a_hangup_the_database_cannot_take_is_spooled_then_written(tmp_path: Pat
             blocker = sqlite3.connect(tmp_path / "callctl.db", isolation_level=None)
             blocker.execute("BEGIN EXCLUSIVE")
             try:
-                commands = await hangup(port, "late", "022345678", answered_ms=61_500)
-                assert 'SET VARIABLE "CALLCTL_RECORDED" "spooled"' in commands
                 refusal = await route(port, "refused", "077123456")
                 assert refusal.startswith("refuse,")
+                commands = await hangup(port, "late", "022345678", answered_ms=61_500)
+                assert commands == ['SET VARIABLE "CALLCTL_STATUS" "timeout"']  # the deadline
                 spooler = svc.controller.spooler
                 assert spooler is not None
-                deadline = time.monotonic() + 10
-                while spooler.depth[RECORD] == 0:  # the refusal's batch waits 2 s, then spools
-                    assert time.monotonic() < deadline
+                deadline = time.monotonic() + 15
+                while spooler.waiting < 2:  # each write waits 5 s, then spools
+                    assert time.monotonic() < deadline, spooler.depth
                     await asyncio.sleep(0.1)
                 assert spooler.depth == {SETTLE: 1, RECORD: 1}
                 assert b"callctl_spool_depth 2.0" in svc.metrics.exposition()
@@ -290,7 +290,7 @@ async def _stopped_between_route_and_hangup(cluster: PrivateCluster, tmp_path: P
         port = svc.agi.port
         assert (await route(port, "before", "022345678")).startswith("route,carrier")
         await asyncio.to_thread(cluster.stop)
-        assert 'SET VARIABLE "CALLCTL_RECORDED" "spooled"' in await hangup(
+        assert 'SET VARIABLE "CALLCTL_SPOOLED" "1"' in await hangup(
             port, "before", "022345678", answered_ms=30_000
         )
         await asyncio.sleep(DEFAULT_TTL)  # the cached line is stale: only the last read is left

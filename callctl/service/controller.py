@@ -71,7 +71,10 @@ ENCODED = frozenset(
 HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
 ROUTE_DB_BUDGET = 0.5  # seconds another decision may wait for the line and its counters
-SETTLE_DB_BUDGET = 1.0  # seconds a hangup's transaction may take before it is spooled
+# Seconds a hangup's transaction may take before it is spooled. A failing database (refused,
+# reset) is spooled at once, before the AGI answer; one that is merely slow under load keeps
+# committing as before (past the AGI deadline if need be), and one that hangs is spooled here.
+SETTLE_DB_BUDGET = 5.0
 SPOOL_MAX = 100_000  # spooled writes beyond which calls are no longer decided without the DB
 CALLCTL_VAR = "CALLCTL"
 
@@ -434,9 +437,10 @@ class Controller:
         outcome = await asyncio.shield(task)
         if outcome == "duplicate":
             log.info("hangup of %s/%s already recorded: nothing drawn", key.host, key.call_id)
-        with contextlib.suppress(AgiError):  # a gone channel: the record is committed anyway
-            await session.set_variable("CALLCTL_RECORDED", "1" if outcome != "spooled" else
-                                       "spooled")  # fmt: skip
+        # CALLCTL_RECORDED: committed; CALLCTL_SPOOLED: in the durable spool (written later).
+        name = "CALLCTL_SPOOLED" if outcome == "spooled" else "CALLCTL_RECORDED"
+        with contextlib.suppress(AgiError):  # a gone channel: the record is kept anyway
+            await session.set_variable(name, "1")
 
     async def _settle_or_spool(
         self, record: CallRecord, c: Classification, end: CallEnd, plan: Plan | None

@@ -29,7 +29,7 @@ log = logging.getLogger("callctl.records")
 MAX_BATCH = 500
 LINGER = 0.05  # seconds
 RETRY_DELAY = 1.0
-WRITE_BUDGET = 2.0  # seconds a batch may take before it is spilled to the spool
+WRITE_BUDGET = 5.0  # seconds a batch may take before it is spilled to the spool
 
 Written = Callable[[Sequence[CallRecord], float], None]
 """Told of each committed batch and the seconds its transaction took."""
