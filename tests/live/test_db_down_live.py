@@ -131,7 +131,8 @@ def test_postgresql_stopped_during_load(
             assert wait_for(lambda: spooled_hangups(server) == 0, 60, 0.1)
             drained_in = time.monotonic() - back
             outcome = load.result(timeout=SECONDS + 60)
-        assert wait_for(lambda: health(server)["active_calls"] == 0, 30, 0.2)
+        assert outcome.failed == 0, outcome.errors
+        assert wait_for(lambda: health(server)["active_calls"] == 0, 30, 0.2), health(server)
         assert wait_for(lambda: spooled_hangups(server) == 0, 30, 0.2)
         status = server.health()
         assert server.proc is not None
@@ -144,7 +145,6 @@ def test_postgresql_stopped_during_load(
         assert len(centre.invites()) >= EMERGENCY_CALLS
 
         # Every call SIPp saw answered and ended is routed by callctl and has one record.
-        assert outcome.failed == 0, outcome.errors
         assert outcome.successful == RATE * SECONDS
         records, drawn = stored(db, CLASSIC)
         keys = [r.key for r in records]
