@@ -224,11 +224,7 @@ class Spooler:
     async def _drain_forever(self) -> None:
         delay = RETRY_MIN
         while True:
-            if self.waiting:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            else:
-                await self._wake.wait()
+            await self._wake.wait()
             self._wake.clear()
             try:
                 await self.drain()
@@ -236,7 +232,10 @@ class Spooler:
                 if delay == RETRY_MIN:
                     log.warning("spool: the database does not take its %d entries yet (%s: %s); "
                                 "trying again", self.waiting, type(exc).__name__, exc)  # fmt: skip
+                # Appends meanwhile do not bring the next attempt forward: one per delay.
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
+                self._wake.set()
                 continue
             delay = RETRY_MIN
 
