@@ -75,6 +75,7 @@ ROUTE_DB_BUDGET = 0.5  # seconds another decision may wait for the line and its 
 # reset) is spooled at once, before the AGI answer; one that is merely slow under load keeps
 # committing as before (past the AGI deadline if need be), and one that hangs is spooled here.
 SETTLE_DB_BUDGET = 5.0
+DB_COOLDOWN = 1.0  # seconds the database is not asked again after it failed
 SPOOL_MAX = 100_000  # spooled writes beyond which calls are no longer decided without the DB
 CALLCTL_VAR = "CALLCTL"
 
@@ -192,7 +193,9 @@ class Controller:
         )
         self._db_down_logged = False
         self._settling: set[asyncio.Task[object]] = set()
-        self._within = Budget()  # database work past its budget is left to finish alone
+        # Database work past its budget is left to finish alone; after a failure, nothing is
+        # tried for DB_COOLDOWN seconds (decided without it, spooled).
+        self._within = Budget(cooldown=DB_COOLDOWN)
         self._default_plan = tariff.plan(next(iter(tariff.products)))
 
     # ------------------------------------------------------------------ dispatch
@@ -359,9 +362,7 @@ class Controller:
         """Never refused, never waits long on the database (R9)."""
         line: Line | None = None
         try:
-            line = await asyncio.wait_for(
-                self.lines.line(args["line"]), timeout=EMERGENCY_DB_BUDGET
-            )
+            line = await self._within(self.lines.line(args["line"]), EMERGENCY_DB_BUDGET)
         except Exception as exc:  # the database is down or slow: the line as last read, else
             line = self.lines.last(args["line"]) if args["line"] else None  # the endpoint's
             log.warning("emergency call: line %s not loaded (%s); using %s", args["line"],

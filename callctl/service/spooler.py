@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -68,6 +70,10 @@ _BAD_DATA = (
 )
 
 
+class DatabaseDown(ConnectionError):
+    """Not tried: the database failed a moment ago (:class:`Budget`'s cooldown)."""
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` may mean the database is down, starting or unreachable, rather than
     that the data is bad. Anything unknown counts as an outage: a spooled entry is then
@@ -85,21 +91,39 @@ class Budget:
     be cancelled (a driver thread blocked on a database lock can take long to notice): that
     work is left to finish on its own (a late commit is harmless: the spooled copy then
     finds its record, R10) and cancelled by :meth:`cancel_late` at shutdown.
+
+    With a ``cooldown``, a failure that says the database is down (:func:`database_unavailable`;
+    not a late answer) makes every call fail at once for that many seconds, without trying:
+    during an outage, requests do not each pay for a refused connection.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cooldown: float = 0.0) -> None:
         self.late: set[asyncio.Future[Any]] = set()
+        self.cooldown = cooldown
+        self._down_until = 0.0
 
     async def __call__(self, aw: Awaitable[T], seconds: float | None) -> T:
+        if self.cooldown and time.monotonic() < self._down_until:
+            if inspect.iscoroutine(aw):
+                aw.close()
+            raise DatabaseDown("the database failed less than a moment ago")
         task = asyncio.ensure_future(aw)
         if seconds is None:
-            return await task
+            return await self._watch(task)
         done, _ = await asyncio.wait({task}, timeout=seconds)
         if task in done:
-            return task.result()
+            return await self._watch(task)
         self.late.add(task)
         task.add_done_callback(self._done)
         raise TimeoutError(f"no answer from the database within {seconds} s")
+
+    async def _watch(self, task: asyncio.Future[T]) -> T:
+        try:
+            return await task
+        except Exception as exc:
+            if self.cooldown and database_unavailable(exc):
+                self._down_until = time.monotonic() + self.cooldown
+            raise
 
     def _done(self, task: asyncio.Future[Any]) -> None:
         self.late.discard(task)
