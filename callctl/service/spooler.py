@@ -49,8 +49,8 @@ log = logging.getLogger("callctl.spool")
 T = TypeVar("T")
 
 PAGE = 200  # entries read at a time
-RETRY_MIN = 0.5  # seconds between attempts while the database is down, doubled up to…
-RETRY_MAX = 2.0
+RETRY_MIN = 0.25  # seconds between attempts while the database is down, doubled up to…
+RETRY_MAX = 1.0
 WRITE_BUDGET = 5.0  # seconds a drained write may take before the database counts as down
 MAX_ATTEMPTS = 3  # failures (other than an outage) before an entry is moved aside
 
