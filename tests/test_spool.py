@@ -319,3 +319,16 @@ async def _stopped_between_route_and_hangup(cluster: PrivateCluster, tmp_path: P
         usage = await store.get_usage(CLASSIC, PERIOD)
         assert usage.fair_use_seconds == 75 == sum(r.fair_use_seconds for r in records.values())
         assert metric_value(svc, "callctl_degraded_decisions_total") >= 3
+
+
+def test_serve_refuses_another_databases_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "spool.db"
+    Spool(spool, "postgresql://callctl@db.example/callctl").close()
+    proc = subprocess.run(
+        [sys.executable, "-m", "callctl", "serve", "--db", f"sqlite:///{tmp_path / 'b.db'}",
+         "--spool", str(spool), "--agi-port", "0", "--http-port", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "is the spool of postgresql+asyncpg://callctl@db.example/callctl" in proc.stderr
+    assert "Traceback" not in proc.stderr
