@@ -70,7 +70,9 @@ ENCODED = frozenset(
 )  # fmt: skip
 HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
-ROUTE_DB_BUDGET = 0.5  # seconds another decision may wait for the line and its counters
+# Seconds another decision may wait for the line, its counters and its calls abroad in all
+# (under the AGI deadline, 1.5 s, so that callctl still answers from what it last read).
+ROUTE_DB_BUDGET = 1.2
 # Seconds a hangup's transaction may take before it is spooled. A failing database (refused,
 # reset) is spooled at once, before the AGI answer; one that is merely slow under load keeps
 # committing as before (past the AGI deadline if need be), and one that hangs is spooled here.
@@ -253,10 +255,12 @@ class Controller:
         else:
             busy = self._device_busy(args["endpoint"], device)
             try:
+                until = time.monotonic() + ROUTE_DB_BUDGET
                 line, usage = await self._within(
                     self._line_state(args["line"], now), ROUTE_DB_BUDGET
                 )
-                abroad = await self._abroad(args["line"], c, now) if line is not None else None
+                left = max(until - time.monotonic(), 0.01)
+                abroad = await self._abroad(args["line"], c, now, left) if line else None
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -333,7 +337,9 @@ class Controller:
             return refuse(c, UNAVAILABLE, "database_unavailable", why)
         return decide(c, line, usage, self.tariff, self.emergency, device_busy=busy)
 
-    async def _abroad(self, line: str, c: Classification, now: datetime) -> LineActivity | None:
+    async def _abroad(
+        self, line: str, c: Classification, now: datetime, budget: float = ROUTE_DB_BUDGET
+    ) -> LineActivity | None:
         """What the line is doing abroad, for the fraud guard's velocity limits.
 
         Grants are read before and after the records: a call whose record is committed in
@@ -345,7 +351,7 @@ class Controller:
         before = self._reservations(line)
         window = timedelta(seconds=rules.window_seconds)
         calls = await self._within(
-            self.store.answered_intervals(line, rules.groups, now - window), ROUTE_DB_BUDGET
+            self.store.answered_intervals(line, rules.groups, now - window), budget
         )
         after = self._reservations(line)
         held = {**before, **after}
