@@ -110,12 +110,19 @@ class Budget:
         task = asyncio.ensure_future(aw)
         if seconds is None:
             return await self._watch(task)
-        done, _ = await asyncio.wait({task}, timeout=seconds)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=seconds)
+        except asyncio.CancelledError:  # the caller was cut (its deadline): the work goes on
+            self._abandon(task)
+            raise
         if task in done:
             return await self._watch(task)
+        self._abandon(task)
+        raise TimeoutError(f"no answer from the database within {seconds} s")
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
         self.late.add(task)
         task.add_done_callback(self._done)
-        raise TimeoutError(f"no answer from the database within {seconds} s")
 
     async def _watch(self, task: asyncio.Future[T]) -> T:
         try:
