@@ -9,8 +9,11 @@ with ``pg_ctlcluster``; if it still does not answer, the PostgreSQL tests fail (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -128,3 +131,42 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     pg: str = request.getfixturevalue("pg_database")
     asyncio.run(_empty_tables(pg))
     return pg
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of its own (initdb in a temporary folder, as user ``postgres``,
+    on a free port), for tests that stop and start the database: the shared server is never
+    touched. ``url`` is its ``postgres`` database (trust authentication)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="callctl-pg-"))
+        self.data = self.dir / "data"
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres(PG_BIN / "initdb", "-D", str(self.data), "-A", "trust",
+                          "-U", "postgres", "--no-sync")  # fmt: skip
+
+    def _as_postgres(self, *cmd: str | Path) -> None:
+        proc = subprocess.run(["runuser", "-u", "postgres", "--", *map(str, cmd)],
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed: {proc.stdout}\n{proc.stderr}")
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c max_connections=60")  # fmt: skip
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", str(self.data), "-l",
+                          str(self.dir / "server.log"), "-o", options, "-w", "start")  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop it: ``fast`` ends every session at once (in-flight transactions fail)."""
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -22,6 +22,7 @@ from callctl.store.db import DEFAULT_URL, make_engine
 from callctl.store.lines_yaml import LinesFileError, parse_lines_yaml
 from callctl.store.migrate import migrate
 from callctl.store.repository import Store
+from callctl.store.spool import SpoolError
 
 LAB_LINES = Path(__file__).resolve().parents[2] / "dialplan" / "lab-lines.yaml"
 EXIT_FINDINGS = 3  # callctl pbx audit: a scanner found something
@@ -35,6 +36,10 @@ def add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--agi-port", type=int, metavar="PORT", help="FastAGI port (4573)")
     p.add_argument("--http-port", type=int, metavar="PORT", help="HTTP port (8080)")
     p.add_argument("--clock", metavar="ISO", help="test clock: what time it is at start")
+    p.add_argument("--spool", metavar="FILE",
+                   help="durable spool of writes the database did not take (SQLite file; "
+                        "default callctl-spool-<digest>.db next to a SQLite database, else "
+                        "in the working directory)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("pbx", help="the test PBX: a real Asterisk in a Debian chroot")
@@ -60,7 +65,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         settings = load_settings(
             args.config,
             overrides={"db": args.db, "agi_port": args.agi_port, "http_port": args.http_port,
-                       "clock": args.clock, "tariff": args.tariff},
+                       "clock": args.clock, "tariff": args.tariff, "spool": args.spool},
         )  # fmt: skip
     except ConfigError as exc:
         print(f"callctl: {exc}", file=sys.stderr)
@@ -69,7 +74,11 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except SpoolError as exc:
+        print(f"callctl: {exc}", file=sys.stderr)
+        return EXIT_DATA
     return 0
 
 

@@ -30,7 +30,7 @@ UNAVAILABLE = 503
 # decision's ``reason`` says it in words, with details).
 REFUSALS = (
     "invalid_number", "unknown_line", "product_unusable", "group_not_allowed",
-    "licence_busy", "number_barred", "line_paused", "fair_use_cap",
+    "licence_busy", "number_barred", "line_paused", "fair_use_cap", "database_unavailable",
     *CALL_ALERTS,  # the fraud guard's: high_cost_barred, velocity_calls, velocity_minutes
 )  # fmt: skip
 

@@ -55,6 +55,9 @@ async def healthz(request: web.Request) -> web.Response:
         },
         "active_calls": len(controller.active),
     }
+    spooler = controller.spooler
+    if spooler is not None:  # writes kept on disk for the database (docs/operations.md)
+        body["spool"] = {**spooler.depth, "rejected": spooler.rejected}
     return web.json_response(body, status=200 if database == "ok" else 503)
 
 

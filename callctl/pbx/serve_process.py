@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from callctl.store.db import make_engine
+from callctl.store.spool import default_spool_path
 from callctl.store.tokens import TokenStore
 
 AGI_PORT = 4573  # the port dialplan/extensions.conf calls
@@ -46,7 +47,9 @@ class ServeProcess:
 
     ``agi_port`` defaults to the port the dialplan calls; ``prefix`` wraps the command
     (e.g. ``taskset -c 0``, or ``-m cProfile -o FILE`` given as ``python_args``) and ``env``
-    adds environment settings (``CALLCTL_…``).
+    adds environment settings (``CALLCTL_…``). The durable spool (docs/operations.md) is the
+    database's default file name in ``workdir``, so a restart on the same database and
+    workdir finds what the previous process left, and nothing lands in the checkout.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ServeProcess:
         self.agi_port = agi_port
         self.http_port = free_port()
         self.log = workdir / f"callctl-serve-{self.http_port}.log"
+        self.spool = workdir / default_spool_path(db).name
         self.prefix = tuple(prefix)
         self.python_args = tuple(python_args)
         self.env = dict(env or {})
@@ -80,7 +84,7 @@ class ServeProcess:
             wait_port_free(AGI_PORT)
         cmd = [*self.prefix, sys.executable, *self.python_args, "-m", "callctl", "serve",
                "--db", self.db, "--http-port", str(self.http_port),
-               "--agi-port", str(self.agi_port)]  # fmt: skip
+               "--agi-port", str(self.agi_port), "--spool", str(self.spool)]  # fmt: skip
         if self.clock:
             cmd += ["--clock", self.clock]
         env = {**os.environ, **self.env}

@@ -38,6 +38,12 @@ class Settings:
     security_log: str | None = None
     acl_file: str | None = None
     acl_reload: str = "asterisk -rx 'module reload res_pjsip.so'"
+    # The durable spool of writes the database did not take (docs/operations.md, "Database
+    # unavailable"): a SQLite file; unset: callctl-spool-<digest of db>.db next to a SQLite
+    # database, else in the working directory. Beyond spool_max entries, calls are no
+    # longer decided without the database (the dialplan's fallback decides).
+    spool: str | None = None
+    spool_max: int = 100_000
 
     def clock_start(self) -> datetime | None:
         if not self.clock:

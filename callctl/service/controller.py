@@ -7,6 +7,11 @@ store's transaction (R10: the record is committed before the hangup hook returns
 
 Emergency calls never wait on the database: they are decided first, from the line when it
 loads within a short budget, else from the centres configured on the caller's endpoint.
+Other requests wait at most ``ROUTE_DB_BUDGET`` for the line; when the database does not
+answer they are decided from the line as last read (helplines always; calls abroad, whose
+fraud guard needs the records, are refused 503), and a hangup whose record cannot be
+committed goes to the durable spool (:mod:`callctl.service.spooler`) before it is answered:
+docs/operations.md, "Database unavailable".
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from callctl.core.emergency import Centres, EmergencyPlan
 from callctl.core.fraud import LineActivity, seconds_in_window
 from callctl.core.lines import Line
 from callctl.core.location import DeviceContext, assess_location
-from callctl.core.policy import Decision, decide, emergency_route, line_plan
-from callctl.core.rating import Rater
+from callctl.core.policy import UNAVAILABLE, Decision, decide, emergency_route, line_plan, refuse
+from callctl.core.rating import Rater, Usage
 from callctl.core.records import CallKey, CallRecord
 from callctl.core.settlement import CallEnd, Settlement, base_record, refusal_record
 from callctl.core.tariff import Plan, Tariff, TariffError
@@ -39,9 +44,17 @@ from callctl.service.clock import Clock
 from callctl.service.line_cache import LineCache
 from callctl.service.observer import ActiveCall, Observer
 from callctl.service.record_queue import RecordQueue
+from callctl.service.spooler import (
+    Budget,
+    Spooler,
+    database_unavailable,
+    settlement_inputs,
+    settlement_payload,
+)
 from callctl.sip.context import pbx_device_context, request_from_headers
 from callctl.sip.message import SipParseError, device_id
 from callctl.store.repository import Store
+from callctl.store.spool import Entry
 
 log = logging.getLogger("callctl.controller")
 
@@ -57,6 +70,15 @@ ENCODED = frozenset(
 )  # fmt: skip
 HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
+# Seconds another decision may wait for the line, its counters and its calls abroad in all
+# (under the AGI deadline, 1.5 s, so that callctl still answers from what it last read).
+ROUTE_DB_BUDGET = 1.2
+# Seconds a hangup's transaction may take before it is spooled. A failing database (refused,
+# reset) is spooled at once, before the AGI answer; one that is merely slow under load keeps
+# committing as before (past the AGI deadline if need be), and one that hangs is spooled here.
+SETTLE_DB_BUDGET = 5.0
+DB_COOLDOWN = 1.0  # seconds the database is not asked again after it failed
+SPOOL_MAX = 100_000  # spooled writes beyond which calls are no longer decided without the DB
 CALLCTL_VAR = "CALLCTL"
 
 
@@ -149,6 +171,9 @@ class Controller:
         emergency: EmergencyPlan,
         clock: Clock | None = None,
         observer: Observer | None = None,
+        *,
+        spooler: Spooler | None = None,
+        spool_max: int = SPOOL_MAX,
     ) -> None:
         self.store = store
         self.tariff = tariff
@@ -161,8 +186,18 @@ class Controller:
         self.provinces = default_provinces()
         self.lines = LineCache(store)
         self.observer = observer or Observer()
-        self.records = RecordQueue(store, on_written=self._batch_written)
+        self.spooler = spooler
+        self.spool_max = spool_max
+        self.records = RecordQueue(
+            store,
+            on_written=self._batch_written,
+            spill=spooler.put_records if spooler is not None else None,
+        )
+        self._db_down_logged = False
         self._settling: set[asyncio.Task[object]] = set()
+        # Database work past its budget is left to finish alone; after a failure, nothing is
+        # tried for DB_COOLDOWN seconds (decided without it, spooled).
+        self._within = Budget(cooldown=DB_COOLDOWN)
         self._default_plan = tariff.plan(next(iter(tariff.products)))
 
     # ------------------------------------------------------------------ dispatch
@@ -176,11 +211,20 @@ class Controller:
         else:
             log.warning("unknown AGI request %r from %s", script, session.env.channel)
 
+    def start(self) -> None:
+        """Start draining the spool (its leftover entries first), if there is one."""
+        if self.spooler is not None:
+            self.spooler.start(self._settle_entry, self._write_records)
+
     async def drain(self) -> None:
-        """Wait for settlements and queued records still being written (at shutdown)."""
+        """Wait for settlements and queued records still being written (at shutdown); what
+        the database cannot take stays in the spool for the next start."""
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
+        await self._within.cancel_late()
         await self.records.close()
+        if self.spooler is not None:
+            await self.spooler.close()
 
     def safe_answer(self, env: AgiEnvironment) -> Sequence[tuple[str, str]]:
         """On a missed deadline: no decision, so the dialplan's fallback runs.
@@ -205,19 +249,33 @@ class Controller:
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
         c = self.classifier(args["dialled"])
         device = device_of(args)  # the Contact's +sip.instance, else X-Device-Id (R9)
+        degraded = False
         if c.group == "emergency":
             decision = await self._emergency(c, args)
         else:
-            line = await self.lines.line(args["line"]) if args["line"] else None
-            usage = await self.lines.usage(args["line"], self.rater.period_of(now))
             busy = self._device_busy(args["endpoint"], device)
-            abroad = await self._abroad(args["line"], c, now) if line is not None else None
-            decision = decide(
-                c, line, usage, self.tariff, self.emergency, device_busy=busy, abroad=abroad
-            )
-            if abroad is not None and decision.routed and decision.limit_seconds is not None:
-                # No await since the activity was read: the next decision sees this grant.
-                self.reserved[key] = Reservation(args["line"], decision.limit_seconds)
+            try:
+                until = time.monotonic() + ROUTE_DB_BUDGET
+                line, usage = await self._within(
+                    self._line_state(args["line"], now), ROUTE_DB_BUDGET
+                )
+                left = max(until - time.monotonic(), 0.01)
+                abroad = await self._abroad(args["line"], c, now, left) if line else None
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                without = self._without_database(c, args, now, busy, exc)
+                if without is None:
+                    return  # no answer: the dialplan's fallback decides
+                decision, degraded = without, True
+            else:
+                decision = decide(
+                    c, line, usage, self.tariff, self.emergency, device_busy=busy, abroad=abroad
+                )
+                self._db_down_logged = False
+                if abroad is not None and decision.routed and decision.limit_seconds is not None:
+                    # No await since the activity was read: the next decision sees this grant.
+                    self.reserved[key] = Reservation(args["line"], decision.limit_seconds)
         try:
             await session.set_variable(CALLCTL_VAR, decision.agi_value())
         except AgiHangup:
@@ -240,8 +298,48 @@ class Controller:
                 )
             )  # fmt: skip
         self.observer.decided(call, time.perf_counter() - started)
+        if degraded:
+            self.observer.degraded(call)
 
-    async def _abroad(self, line: str, c: Classification, now: datetime) -> LineActivity | None:
+    async def _line_state(self, number: str, now: datetime) -> tuple[Line | None, Usage]:
+        """What a decision reads: the line and its counters."""
+        line = await self.lines.line(number) if number else None
+        return line, await self.lines.usage(number, self.rater.period_of(now))
+
+    def _without_database(
+        self, c: Classification, args: dict[str, str], now: datetime, busy: bool,
+        exc: Exception,
+    ) -> Decision | None:  # fmt: skip
+        """The decision when the line or its counters cannot be read in time; None for no
+        answer (the dialplan's fallback). Helplines are routed; a line read before is
+        decided from what was read then, except calls the fraud guard must count (503);
+        nothing else is decided once the spool holds ``spool_max`` writes."""
+        if not self._db_down_logged:
+            self._db_down_logged = True
+            log.warning("database not answering within %.1f s (%s): deciding from the last "
+                        "known lines, spooling records", ROUTE_DB_BUDGET,
+                        type(exc).__name__)  # fmt: skip
+        number = args["line"]
+        line = self.lines.last(number) if number else None
+        usage = self.lines.last_usage(number, self.rater.period_of(now)) if number else None
+        if c.group == "helpline":  # free, never refused (R9); no line needed
+            return decide(c, line, usage or Usage(self.rater.period_of(now)), self.tariff,
+                          self.emergency, device_busy=False)  # fmt: skip
+        if line is None or usage is None or self.spooler is None:
+            return None
+        if self.spooler.waiting >= self.spool_max:
+            return None
+        if (
+            c.group in self.tariff.fraud.velocity.groups
+            and decide(c, line, usage, self.tariff, self.emergency, device_busy=busy).routed
+        ):
+            why = "calls abroad wait for the database (the fraud guard counts them)"
+            return refuse(c, UNAVAILABLE, "database_unavailable", why)
+        return decide(c, line, usage, self.tariff, self.emergency, device_busy=busy)
+
+    async def _abroad(
+        self, line: str, c: Classification, now: datetime, budget: float = ROUTE_DB_BUDGET
+    ) -> LineActivity | None:
         """What the line is doing abroad, for the fraud guard's velocity limits.
 
         Grants are read before and after the records: a call whose record is committed in
@@ -252,7 +350,9 @@ class Controller:
             return None
         before = self._reservations(line)
         window = timedelta(seconds=rules.window_seconds)
-        calls = await self.store.answered_intervals(line, rules.groups, now - window)
+        calls = await self._within(
+            self.store.answered_intervals(line, rules.groups, now - window), budget
+        )
         after = self._reservations(line)
         held = {**before, **after}
         return LineActivity(
@@ -268,12 +368,12 @@ class Controller:
         """Never refused, never waits long on the database (R9)."""
         line: Line | None = None
         try:
-            line = await asyncio.wait_for(
-                self.lines.line(args["line"]), timeout=EMERGENCY_DB_BUDGET
-            )
-        except Exception as exc:  # the database is down or slow: the endpoint knows its centres
-            log.warning("emergency call: line %s not loaded (%s); using the endpoint's centres",
-                        args["line"], type(exc).__name__)  # fmt: skip
+            line = await self._within(self.lines.line(args["line"]), EMERGENCY_DB_BUDGET)
+        except Exception as exc:  # the database is down or slow: the line as last read, else
+            line = self.lines.last(args["line"]) if args["line"] else None  # the endpoint's
+            log.warning("emergency call: line %s not loaded (%s); using %s", args["line"],
+                        type(exc).__name__, "the line as last read" if line else
+                        "the endpoint's centres")  # fmt: skip
         if line is not None:
             verdict = assess_location(
                 line, device_context_of(args), self.emergency, self.provinces.province_at
@@ -333,21 +433,75 @@ class Controller:
             hangup_cause=int(args["cause"]) if args["cause"].isdigit() else None,
         )
         record = base_record(key, active.line, active.dialled, active.decision, active.decided_at)
-        settlement = Settlement(
-            record, active.decision.classification, end, await self._plan(active.line), self.rater
-        )
+        plan = await self._plan_or_none(active.line)
+        c = active.decision.classification
         # The record must be written even if this request misses its deadline (R10): the
         # settlement runs as its own task, which the deadline's cancellation does not reach.
-        task = asyncio.ensure_future(self._settle(key, active.line, settlement))
+        task = asyncio.ensure_future(self._settle_or_spool(record, c, end, plan))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
         task.add_done_callback(lambda _: self.reserved.pop(key, None))  # the record holds them
-        _, written = await asyncio.shield(task)
-        self.lines.drawn(active.line, settlement.period)
-        if not written:
+        outcome = await asyncio.shield(task)
+        if outcome == "duplicate":
             log.info("hangup of %s/%s already recorded: nothing drawn", key.host, key.call_id)
-        with contextlib.suppress(AgiError):  # a gone channel: the record is committed anyway
-            await session.set_variable("CALLCTL_RECORDED", "1")
+        # CALLCTL_RECORDED: committed; CALLCTL_SPOOLED: in the durable spool (written later).
+        name = "CALLCTL_SPOOLED" if outcome == "spooled" else "CALLCTL_RECORDED"
+        with contextlib.suppress(AgiError):  # a gone channel: the record is kept anyway
+            await session.set_variable(name, "1")
+
+    async def _settle_or_spool(
+        self, record: CallRecord, c: Classification, end: CallEnd, plan: Plan | None
+    ) -> str:
+        """Commit the record and draw the counters: ``written`` or ``duplicate``; or, when the
+        database does not answer in time (or settlements already wait in the spool, which
+        keeps the draws in order), put the settlement's inputs in the spool: ``spooled``."""
+        spooler = self.spooler
+        if plan is not None and (spooler is None or not spooler.holds_settlements):
+            settlement = Settlement(record, c, end, plan, self.rater)
+            try:
+                _, written = await self._within(
+                    self._settle(record.key, record.line, settlement),
+                    SETTLE_DB_BUDGET if spooler is not None else None,
+                )
+            except Exception as exc:
+                if spooler is None:
+                    raise
+                log.warning("hangup of %s/%s not committed (%s): spooled", record.key.host,
+                            record.key.call_id, type(exc).__name__)  # fmt: skip
+            else:
+                self.lines.drawn(record.line, settlement.period)
+                return "written" if written else "duplicate"
+        if spooler is None:  # the line cannot be read and there is no spool
+            raise RuntimeError(f"line {record.line} cannot be read: its call is not rated")
+        named = None if plan is None else (plan.product, plan.options)
+        await spooler.put_settlement(
+            record.key, settlement_payload(record, c, end, named, self.tariff.id)
+        )
+        return "spooled"
+
+    async def _settle_entry(self, entry: Entry) -> None:
+        """A spooled hangup, settled as the live hangup would have been (same transaction)."""
+        record, c, end, named = settlement_inputs(entry.payload)
+        if named is None:
+            plan = await self._plan(record.line)
+        else:
+            try:
+                plan = self.tariff.plan(*named)
+            except TariffError:  # the tariff changed since: the line's plan of today
+                plan = await self._plan(record.line)
+        spooled_with = entry.payload.get("tariff")
+        if spooled_with != self.tariff.id:
+            log.warning("spooled hangup of %s/%s rated with tariff %s, not %s", record.key.host,
+                        record.key.call_id, self.tariff.id, spooled_with)  # fmt: skip
+        settlement = Settlement(record, c, end, plan, self.rater)
+        await self._settle(record.key, record.line, settlement)
+        self.lines.drawn(record.line, settlement.period)
+
+    async def _write_records(self, records: Sequence[CallRecord]) -> None:
+        """Spooled records that draw nothing, written as the record queue writes them."""
+        started = time.perf_counter()
+        await self.store.add_records(records)
+        self._batch_written(records, time.perf_counter() - started)
 
     async def _settle(
         self, key: CallKey, line: str, settlement: Settlement
@@ -377,10 +531,26 @@ class Controller:
         decided = self.clock.shift(_epoch(args["ended"]) or datetime.now(UTC))
         return ActiveCall(key, args["line"], args["dialled"], decision, decided)
 
+    async def _plan_or_none(self, number: str) -> Plan | None:
+        """The line's plan, from the line as last read when the database does not answer in
+        time; None when it was never read (the spool reads it later)."""
+        try:
+            return await self._within(self._plan(number), ROUTE_DB_BUDGET)
+        except Exception as exc:
+            if not database_unavailable(exc) or self.spooler is None:
+                raise
+            line = self.lines.last(number) if number else None
+            if line is None:
+                return None if number else self._default_plan
+            return self._line_plan(line)
+
     async def _plan(self, number: str) -> Plan:
         line = await self.lines.line(number) if number else None
         if line is None:
             return self._default_plan  # only emergency calls and helplines: free anyway
+        return self._line_plan(line)
+
+    def _line_plan(self, line: Line) -> Plan:
         try:
             return line_plan(line, self.tariff)
         except TariffError:

@@ -12,6 +12,7 @@ never cached: they happen inside the store's locked transaction.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -67,13 +68,27 @@ class LineCache:
         self._put(table, key, value)
         return value
 
+    def last(self, number: str) -> Line | None:
+        """The line as last read, however old (None if never read): for decisions taken
+        while the database does not answer (docs/operations.md)."""
+        hit = self._lines.get(number)
+        return None if hit is None else hit[1]
+
+    def last_usage(self, number: str, period: str) -> Usage | None:
+        """The counters as last read, however old (None if never read)."""
+        hit = self._usage.get((number, period))
+        return None if hit is None else hit[1]
+
     def forget(self, number: str) -> None:
         """The line was changed here (the REST API): read it afresh next time."""
         self._lines.pop(number, None)
 
     def drawn(self, number: str, period: str) -> None:
-        """This process drew the line's counters: read them afresh next time."""
-        self._usage.pop((number, period), None)
+        """This process drew the line's counters: read them afresh next time (the old
+        values stay as the last known ones)."""
+        hit = self._usage.get((number, period))
+        if hit is not None:
+            self._usage[(number, period)] = (-math.inf, hit[1])
 
     def _put(self, table: dict[K, tuple[float, V]], key: K, value: V) -> None:
         if len(table) >= MAX_ENTRIES:

@@ -32,6 +32,7 @@ from callctl.service.observer import ActiveCall, Observer, location_trust, outco
 OUTCOMES = ("route", "emergency", "refuse", "cancelled")
 TRUST = ("trusted", "untrusted", "unknown")
 RECORD_KINDS = ("settle", "batch")
+SPOOL_KINDS = ("settle", "record")  # callctl.store.spool.KINDS
 # Decisions take about a millisecond; the AGI deadline is 1.5 s.
 DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5)
 WRITE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -123,6 +124,27 @@ class Metrics(Observer):
             "Addresses blocked after repeated failed authentications",
             registry=r,
         )
+        self.degraded_decisions = Counter(
+            "callctl_degraded_decisions",
+            "Route requests decided without the database, from the last known line",
+            registry=r,
+        )
+        self.spooled_writes = Counter(
+            "callctl_spooled", "Writes put in the durable spool (database down), by kind",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        self.drained_writes = Counter(
+            "callctl_spool_drained", "Spooled writes committed to the database, by kind",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        self.rejected_writes = Counter(
+            "callctl_spool_rejected", "Spooled writes moved aside after repeated failures",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        for kind in SPOOL_KINDS:
+            self.spooled_writes.labels(kind)
+            self.drained_writes.labels(kind)
+            self.rejected_writes.labels(kind)
         self.bad_requests = 0
         for name in ALERT_KINDS:
             self.fraud_alerts.labels(name)
@@ -140,10 +162,15 @@ class Metrics(Observer):
         agi_counters: Callable[[], AgiCounters],
         stream_clients: Callable[[], int] | None = None,
         stream_dropped: Callable[[], int] | None = None,
+        spool_depth: Callable[[], int] | None = None,
     ) -> None:
         """Register the values read at scrape time: calls in progress, the FastAGI
-        server's counters, and the live stream's clients."""
+        server's counters, the live stream's clients and the spool's depth."""
         r = self.registry
+        if spool_depth is not None:
+            Gauge(
+                "callctl_spool_depth", "Writes waiting in the durable spool", registry=r
+            ).set_function(lambda: float(spool_depth()))
         Gauge("callctl_active_calls", "Routed calls in progress", registry=r).set_function(
             lambda: float(active_calls())
         )
@@ -184,6 +211,18 @@ class Metrics(Observer):
 
     def bad_request(self, script: str) -> None:
         self.bad_requests += 1
+
+    def degraded(self, call: ActiveCall) -> None:
+        self.degraded_decisions.inc()
+
+    def spooled(self, kind: str) -> None:
+        self.spooled_writes.labels(kind).inc()
+
+    def drained(self, kind: str) -> None:
+        self.drained_writes.labels(kind).inc()
+
+    def spool_rejected(self, kind: str) -> None:
+        self.rejected_writes.labels(kind).inc()
 
     def auth_alert(self, alert: AuthAlert) -> None:
         self.fraud_alerts.labels(alert.kind).inc()

@@ -1,7 +1,8 @@
 """What the controller says about calls as they happen: the seam for metrics and the stream.
 
 The controller calls an :class:`Observer` at each step of a call (decided, cancelled,
-ended, recorded) and on a request it cannot read; the security log watcher calls it when
+ended, recorded, decided without the database, spooled, drained) and on a request it
+cannot read; the security log watcher calls it when
 the fraud guard blocks or unblocks an address (``auth_alert``). Observers run inside the
 controller's request, on the event loop: they must be quick, never await, and never raise (the
 :class:`Observers` fan-out logs and swallows what one raises, so a broken observer cannot
@@ -71,6 +72,18 @@ class Observer:
     def auth_alert(self, alert: AuthAlert) -> None:
         """The fraud guard blocked, unblocked, or would have blocked an address."""
 
+    def degraded(self, call: ActiveCall) -> None:
+        """A route request was decided without the database (from the last known line)."""
+
+    def spooled(self, kind: str) -> None:
+        """The database did not answer: a write (``settle`` or ``record``) went to the spool."""
+
+    def drained(self, kind: str) -> None:
+        """A spooled write was committed to the database and left the spool."""
+
+    def spool_rejected(self, kind: str) -> None:
+        """A spooled write kept failing (not an outage) and was moved aside."""
+
 
 class Observers(Observer):
     """Several observers, called in order; one that raises is logged and skipped."""
@@ -101,6 +114,22 @@ class Observers(Observer):
     def auth_alert(self, alert: AuthAlert) -> None:
         for o in self.observers:
             self._call(o.auth_alert, alert)
+
+    def degraded(self, call: ActiveCall) -> None:
+        for o in self.observers:
+            self._call(o.degraded, call)
+
+    def spooled(self, kind: str) -> None:
+        for o in self.observers:
+            self._call(o.spooled, kind)
+
+    def drained(self, kind: str) -> None:
+        for o in self.observers:
+            self._call(o.drained, kind)
+
+    def spool_rejected(self, kind: str) -> None:
+        for o in self.observers:
+            self._call(o.spool_rejected, kind)
 
     @staticmethod
     def _call(method: Callable[..., None], *args: object) -> None:

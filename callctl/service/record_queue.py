@@ -6,6 +6,11 @@ records need no locked counters, so they are queued and written together: one tr
 per batch, at most ``linger`` seconds after the first record of the batch arrived. Records
 that draw counters (hangups) never go through here: they are settled one by one.
 A repeated key is ignored by the database (R10), so a batch may be retried whole.
+
+When the database does not take a batch (down, or slower than ``WRITE_BUDGET``), the batch
+is handed to ``spill`` (the durable spool, :mod:`callctl.service.spooler`), which writes it
+once the database answers again; without a spill, or if spilling fails too, the batch stays
+in memory and is tried again.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from callctl.core.records import CallRecord
+from callctl.service.spooler import Budget
 from callctl.store.repository import Store
 
 log = logging.getLogger("callctl.records")
@@ -23,9 +29,13 @@ log = logging.getLogger("callctl.records")
 MAX_BATCH = 500
 LINGER = 0.05  # seconds
 RETRY_DELAY = 1.0
+WRITE_BUDGET = 5.0  # seconds a batch may take before it is spilled to the spool
 
 Written = Callable[[Sequence[CallRecord], float], None]
 """Told of each committed batch and the seconds its transaction took."""
+
+Spill = Callable[[Sequence[CallRecord]], Awaitable[None]]
+"""Keeps a batch the database did not take (durably), for writing later."""
 
 
 class RecordQueue:
@@ -35,9 +45,12 @@ class RecordQueue:
         linger: float = LINGER,
         max_batch: int = MAX_BATCH,
         on_written: Written | None = None,
+        spill: Spill | None = None,
     ) -> None:
         self.store = store
         self.on_written = on_written
+        self.spill = spill
+        self._within = Budget()
         self.linger = linger
         self.max_batch = max_batch
         self._pending: list[CallRecord] = []
@@ -63,8 +76,11 @@ class RecordQueue:
             )
             started = time.perf_counter()
             try:
-                self.written += await self.store.add_records(batch)
-            except Exception:  # the database is down: keep them and try again
+                added = self.store.add_records(batch)
+                self.written += await self._within(added, WRITE_BUDGET if self.spill else None)
+            except Exception as exc:  # the database is down: spool them, else try again
+                if await self._spilled(batch, exc):
+                    continue
                 log.exception("writing %d records failed; retrying", len(batch))
                 self._pending[:0] = batch
                 await asyncio.sleep(RETRY_DELAY)
@@ -72,8 +88,20 @@ class RecordQueue:
             if self.on_written is not None:
                 self.on_written(batch, time.perf_counter() - started)
 
+    async def _spilled(self, batch: list[CallRecord], exc: Exception) -> bool:
+        if self.spill is None:
+            return False
+        try:
+            await self.spill(batch)
+        except Exception:
+            log.exception("spooling %d records failed", len(batch))
+            return False
+        log.warning("writing %d records failed (%s): spooled", len(batch), type(exc).__name__)
+        return True
+
     async def close(self) -> None:
         """Write everything still queued."""
         if self._task is not None:
             await self._task
         await self._write_pending()
+        await self._within.cancel_late()

@@ -24,10 +24,12 @@ from callctl.service.config import Settings
 from callctl.service.controller import Controller
 from callctl.service.metrics import Metrics
 from callctl.service.observer import Observers
+from callctl.service.spooler import Spooler
 from callctl.service.stream import EventHub
 from callctl.store.db import make_engine
 from callctl.store.migrate import migrate
 from callctl.store.repository import Store
+from callctl.store.spool import Spool, default_spool_path
 
 log = logging.getLogger("callctl.serve")
 
@@ -56,9 +58,12 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
         hub = EventHub()
         metrics = Metrics()
         observer = Observers(metrics, hub)
+        spool_path = Path(settings.spool) if settings.spool else default_spool_path(settings.db)
+        spooler = Spooler(Spool(spool_path, settings.db), observer)
         controller = Controller(
-            Store(engine), tariff, default_emergency_plan(), clock, observer=observer
-        )
+            Store(engine), tariff, default_emergency_plan(), clock, observer=observer,
+            spooler=spooler, spool_max=settings.spool_max,
+        )  # fmt: skip
         agi = FastAgiServer(
             controller.handle,
             host=settings.agi_host,
@@ -72,6 +77,7 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
             lambda: agi.counters,
             stream_clients=lambda: len(hub.subscribers),
             stream_dropped=lambda: hub.dropped,
+            spool_depth=lambda: spooler.waiting,
         )
         app = make_app(
             controller,
@@ -91,15 +97,16 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
                 reload_command=settings.acl_reload,
             )
             await watcher.start()
+        controller.start()  # drains what an earlier run left in the spool
         await agi.start()
         try:
             site = web.TCPSite(runner, settings.http_host, settings.http_port)
             await site.start()
             http_port = int(runner.addresses[0][1])
             log.info(
-                "callctl serving: FastAGI %s:%d, HTTP %s:%d, database %s, tariff %s%s",
+                "callctl serving: FastAGI %s:%d, HTTP %s:%d, database %s, spool %s, tariff %s%s",
                 settings.agi_host, agi.port, settings.http_host, http_port,
-                engine.url.render_as_string(hide_password=True), tariff.id,
+                engine.url.render_as_string(hide_password=True), spool_path, tariff.id,
                 f", test clock from {start.isoformat()}" if start else "",
             )  # fmt: skip
             yield Service(controller, agi, hub, metrics, http_port, watcher)
