@@ -199,8 +199,11 @@ def test_a_slow_client_is_dropped_without_slowing_the_controller(tmp_path: Path)
                 await asyncio.wait_for(reader, IO_TIMEOUT)
             assert hub.dropped == 1  # the slow one only
             assert received == list(range(hello.id + 1, received[-1] + 1))  # none missed
-            assert publish_max < 0.01, publish_max
-            assert decision_max < 0.25, decision_max
+            # Bounds that a publish blocked on the stalled socket (seconds) or a decision held
+            # up by it could not meet, loose enough for a loaded CI machine (not a benchmark:
+            # docs/performance.md has the stream's figures).
+            assert publish_max < 0.1, publish_max
+            assert decision_max < 1.0, decision_max  # well inside the 1.5 s AGI deadline
             # the slow client's connection was cut: it reads what was sent, then the end
             slow.setblocking(True)
             slow.settimeout(IO_TIMEOUT)
