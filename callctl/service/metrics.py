@@ -37,6 +37,7 @@ AGI_ERRORS = {
     "handler": "handler_errors",
     "env_timeout": "env_timeouts",
     "refused": "refused",
+    "evicted": "evicted",
     "shutdown_cut": "shutdown_cuts",
 }
 
