@@ -657,6 +657,29 @@ def test_a_stuck_peer_that_never_reads_nor_closes_is_let_go() -> None:
     run(main())
 
 
+def test_a_stuck_peer_past_the_command_timeout_is_closed_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The handler's command gets no reply within command_timeout (before the deadline): the
+    server counts a reply timeout, logs one line without a traceback and closes."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, deadline=2.0, command_timeout=0.2)
+        stuck = await Pbx.connect(server)
+        await wait_until(lambda: server.active_sessions == 1)
+        await wait_until(lambda: server.active_sessions == 0, timeout=0.2 + 0.6)
+        assert server.counters.reply_timeouts == 1
+        assert (server.counters.handler_errors, server.counters.deadline_hits) == (0, 0)
+        await served_normally(server)
+        await stuck.close()
+        await finish(server, before)
+
+    with caplog.at_level(logging.INFO, logger="callctl.agi"):
+        run(main())
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert "no reply to SET VARIABLE within 0.2 s" in caplog.text
+
+
 def test_the_open_file_limit_is_raised_to_what_max_connections_needs() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:

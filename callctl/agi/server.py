@@ -260,6 +260,9 @@ class AgiCounters:
     """Connections closed because the peer did not speak FastAGI."""
     handler_errors: int = 0
     """Handlers that raised (logged with their traceback)."""
+    reply_timeouts: int = 0
+    """Handlers ended by a command the peer did not answer in time (a stuck or vanished peer,
+    or a very slow Asterisk): the socket is closed, no traceback logged."""
     env_timeouts: int = 0
     """Connections closed because no complete environment arrived in time."""
     refused: int = 0
@@ -624,6 +627,9 @@ class FastAgiServer:
         except AgiProtocolError:
             if session._protocol_error is None:  # raised by the handler itself
                 self._handler_error(env)
+        except AgiTimeout as exc:
+            self.counters.reply_timeouts += 1
+            self._log.log(logging.WARNING, "reply_timeout", "FastAGI %s: %s", env.uniqueid, exc)
         except AgiConnectionLost as exc:
             self._log.log(
                 logging.INFO, "lost", "FastAGI %s: connection lost: %s", env.uniqueid, exc

@@ -35,6 +35,7 @@ AGI_ERRORS = {
     "overload": "overload_hits",
     "protocol": "protocol_errors",
     "handler": "handler_errors",
+    "reply_timeout": "reply_timeouts",
     "env_timeout": "env_timeouts",
     "refused": "refused",
     "evicted": "evicted",
