@@ -313,7 +313,8 @@ def ensure_fd_limit(needed: int) -> int:
         return needed if soft == resource.RLIM_INFINITY else soft
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise RuntimeError(
-            f"{needed} file descriptors needed (max_connections + {FD_RESERVE}) but the hard "
+            f"{needed} file descriptors needed (max_connections + 3 * backlog + {FD_RESERVE}) "
+            f"but the hard "
             f"limit is {hard}: lower agi_max_connections or raise the limit (ulimit -Hn)"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
@@ -344,12 +345,15 @@ class FastAgiServer:
       are all open, a new connection evicts the oldest one still waiting for its environment;
       if there is none, the new one is closed unanswered, so the dialplan must treat a missing
       result variable as failure (it must anyway: a crashed server also reads as
-      ``AGISTATUS=SUCCESS``). ``start`` raises the process's open-file limit to
-      ``max_connections + FD_RESERVE`` if it is lower.
+      ``AGISTATUS=SUCCESS``).
     - ``env_timeout``: seconds from the connection to the end of the environment block, else
       the socket is closed (a slow or silent peer).
     - ``command_timeout``: default read timeout of each command's reply.
-    - ``backlog``: the listening socket's queue of connections not accepted yet.
+    - ``backlog``: the listening socket's queue of connections not accepted yet. asyncio
+      accepts up to ``backlog`` connections per turn of the loop, hands them to us on the next
+      turn, and closes a refused or evicted one on the turn after, so under a flood the process
+      holds at most ``max_connections + 3 * backlog`` sockets (1 024 with the defaults);
+      ``start`` raises its open-file limit to that plus ``FD_RESERVE`` if it is lower.
 
     Without ``on_deadline`` the safe answer sets nothing (the socket is just closed).
     """
@@ -367,7 +371,7 @@ class FastAgiServer:
         env_timeout: float = 1.0,
         command_timeout: float = 1.0,
         safe_answer_budget: float = 0.5,
-        backlog: int = 1024,
+        backlog: int = 256,
     ) -> None:
         if deadline <= 0 or env_timeout <= 0 or command_timeout <= 0 or safe_answer_budget <= 0:
             raise ValueError("deadline and timeouts must be positive")
@@ -406,7 +410,7 @@ class FastAgiServer:
             raise RuntimeError("FastAGI server already started")
         self._closing = False
         self._close_at = None
-        ensure_fd_limit(self._max_connections + FD_RESERVE)
+        ensure_fd_limit(self._max_connections + 3 * self._backlog + FD_RESERVE)
         self._server = await asyncio.start_server(
             self._on_connect, self._host, self._port, backlog=self._backlog
         )

@@ -311,6 +311,21 @@ class SippResult:
     stderr: str
     messages: str  # the -trace_msg log: every message sent and received
 
+    def post_dial_delay(self) -> float | None:
+        """Seconds from the authenticated INVITE (CSeq 2) sent to its first final response
+        received, from the log's time stamps; None if either is missing."""
+        sent = received = None
+        for when, direction, text in _timed_messages(self.messages):
+            if "CSeq: 2 INVITE" not in text:
+                continue
+            if direction == "sent" and text.startswith("INVITE ") and sent is None:
+                sent = when
+            elif (direction == "received" and re.match(r"SIP/2\.0 [2-6]\d\d ", text)
+                  and sent is not None):  # fmt: skip
+                received = when
+                break
+        return None if sent is None or received is None else received - sent
+
 
 def place_call(
     call: UacCall,
@@ -407,4 +422,17 @@ def _split_messages(log: str) -> list[str]:
         head, _, rest = block.lstrip("\n").partition("\n")
         if "message received" in head:
             out.append(rest.strip("\n") + "\n")
+    return out
+
+
+def _timed_messages(log: str) -> list[tuple[float, str, str]]:
+    """(epoch seconds, ``sent`` or ``received``, message) of a SIPp -trace_msg log, whose
+    dashed lines end with the time as epoch seconds (``… 2026-11-26\t10:00:00.123456\t
+    1795683600.123456``)."""
+    out = []
+    parts = re.split(r"^-{20,} (.*)$", log, flags=re.MULTILINE)
+    for stamp, block in zip(parts[1::2], parts[2::2], strict=True):
+        head, _, rest = block.lstrip("\n").partition("\n")
+        direction = "received" if "message received" in head else "sent"
+        out.append((float(stamp.split()[-1]), direction, rest.strip("\n")))
     return out
