@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -426,13 +427,14 @@ def _split_messages(log: str) -> list[str]:
 
 
 def _timed_messages(log: str) -> list[tuple[float, str, str]]:
-    """(epoch seconds, ``sent`` or ``received``, message) of a SIPp -trace_msg log, whose
-    dashed lines end with the time as epoch seconds (``… 2026-11-26\t10:00:00.123456\t
-    1795683600.123456``)."""
+    """(seconds, ``sent`` or ``received``, message) of a SIPp -trace_msg log, whose dashed
+    lines end with the local time (``----- 2026-11-26 10:28:27.387429``); the seconds count
+    from an arbitrary origin, for differences."""
     out = []
     parts = re.split(r"^-{20,} (.*)$", log, flags=re.MULTILINE)
     for stamp, block in zip(parts[1::2], parts[2::2], strict=True):
         head, _, rest = block.lstrip("\n").partition("\n")
         direction = "received" if "message received" in head else "sent"
-        out.append((float(stamp.split()[-1]), direction, rest.strip("\n")))
+        when = datetime.strptime(" ".join(stamp.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f")
+        out.append((when.timestamp(), direction, rest.strip("\n")))
     return out
