@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -585,6 +586,31 @@ def test_a_full_server_evicts_the_oldest_idle_connection_for_a_real_request() ->
     run(main())
 
 
+def test_a_connection_whose_environment_waits_unread_is_not_the_one_evicted() -> None:
+    """Asterisk's environment is in the socket's buffer the moment it is accepted: when the
+    server is full, a silent connection is evicted rather than that one, even if older."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, max_sessions=1, max_connections=2)
+        # Blocking calls: the loop does not run, so all three are accepted in one turn and
+        # the first one's environment is still unread when the third arrives.
+        first = socket.create_connection(("127.0.0.1", server.port))
+        first.sendall(ENV)
+        silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        reader, writer = await asyncio.open_connection(sock=first)
+        pbx = Pbx(reader, writer)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        assert server.counters.evicted == 1
+        for sock in silent:
+            sock.close()
+        await finish(server, before)
+
+    run(main())
+
+
 def test_connections_past_their_environment_are_never_evicted() -> None:
     """Full with requests being decided: a new connection is refused, not a call in progress."""
 
@@ -691,7 +717,7 @@ def test_the_open_file_limit_is_raised_to_what_max_connections_needs() -> None:
             await server.close()
 
         run(main())
-        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1000 + 3 * 256 + 256
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1000 + 3 * 1024 + 256
         if hard != resource.RLIM_INFINITY:
             with pytest.raises(RuntimeError, match="lower agi_max_connections"):
                 ensure_fd_limit(hard + 1)

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import resource
+import struct
+import termios
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -276,9 +279,25 @@ class AgiCounters:
 
 @dataclass(eq=False)
 class _Connection:
+    reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     scope: asyncio.Timeout | None = None  # the current phase's deadline, for close()
     evicted: bool = False  # closed by the server to make room for a newer connection
+
+    def unread(self) -> int:
+        """Bytes that arrived but are not parsed yet: in the kernel's socket buffer, or in
+        the StreamReader's (it holds them for one turn of the loop before our task runs).
+        Asterisk's environment is there the moment its connection is accepted."""
+        buffered = len(getattr(self.reader, "_buffer", b""))  # CPython's StreamReader
+        sock = self.writer.transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return buffered
+        try:
+            pending = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return buffered
+        return buffered + int(pending)
 
 
 class _Throttled:
@@ -352,7 +371,7 @@ class FastAgiServer:
     - ``backlog``: the listening socket's queue of connections not accepted yet. asyncio
       accepts up to ``backlog`` connections per turn of the loop, hands them to us on the next
       turn, and closes a refused or evicted one on the turn after, so under a flood the process
-      holds at most ``max_connections + 3 * backlog`` sockets (1 024 with the defaults);
+      holds at most ``max_connections + 3 * backlog`` sockets (3 328 with the defaults);
       ``start`` raises its open-file limit to that plus ``FD_RESERVE`` if it is lower.
 
     Without ``on_deadline`` the safe answer sets nothing (the socket is just closed).
@@ -371,7 +390,7 @@ class FastAgiServer:
         env_timeout: float = 1.0,
         command_timeout: float = 1.0,
         safe_answer_budget: float = 0.5,
-        backlog: int = 256,
+        backlog: int = 1024,
     ) -> None:
         if deadline <= 0 or env_timeout <= 0 or command_timeout <= 0 or safe_answer_budget <= 0:
             raise ValueError("deadline and timeouts must be positive")
@@ -500,7 +519,7 @@ class FastAgiServer:
 
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         full = len(self._connections) >= self._max_connections
-        if self._closing or (full and not self._evict_oldest_handshake()):
+        if self._closing or (full and not self._evict_oldest_silent()):
             self.counters.refused += 1
             self._log.log(
                 logging.WARNING, "refused", "FastAGI connection refused (%s)",
@@ -509,16 +528,18 @@ class FastAgiServer:
             writer.transport.abort()
             return
         self.counters.sessions_total += 1
-        conn = _Connection(writer)
+        conn = _Connection(reader, writer)
         self._connections[conn] = None
         self._handshaking[conn] = None
         task = asyncio.get_running_loop().create_task(self._serve(reader, conn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _evict_oldest_handshake(self) -> bool:
-        """Close the oldest connection still waiting for its environment; False if none."""
-        oldest = next(iter(self._handshaking), None)
+    def _evict_oldest_silent(self) -> bool:
+        """Close the oldest connection still waiting for its environment with nothing unread
+        (a connection whose bytes are waiting, such as Asterisk's just accepted, is spared);
+        False if there is none."""
+        oldest = next((c for c in self._handshaking if not c.unread()), None)
         if oldest is None:
             return False
         self._forget(oldest)
