@@ -159,9 +159,11 @@ def test_bad_peers_cost_bounded_resources_and_calls_go_through(
     settled = wait_for(lambda: open_fds(pid) <= fds_before + FD_SLACK, timeout=SETTLE)
     after = open_fds(pid)
     errors = {k: v - errors_before.get(k, 0) for k, v in agi_errors(server).items()}
+    peers_seen = stats and (stats.opened, stats.let_go, max(stats.lifetimes, default=None))
     print(f"{case.name}: post-dial {[round(d * 1000) for d in delays]} ms; fds "
           f"{fds_before} -> peak {max(fds)} -> {after}; rss {rss_before >> 20} -> peak "
-          f"{max(rsss) >> 20} MiB; peers {stats}; errors {errors}")  # fmt: skip
+          f"{max(rsss) >> 20} MiB; peers (opened, let go, longest life) {peers_seen}; "
+          f"errors {({k: v for k, v in errors.items() if v})}")  # fmt: skip
     assert max(fds) <= fds_before + FD_BOUND, (max(fds), fds_before)
     assert max(rsss) <= rss_before + RSS_BOUND, (max(rsss), rss_before)
     assert settled, f"{after} descriptors {SETTLE} s after the bad peers, {fds_before} before"
