@@ -17,6 +17,11 @@ limits, a capture of the FastAGI port and of SIP for the latencies), with:
 - *bursts*: ``--flood`` connections opened as fast as possible, then all closed at once,
   again every second.
 
+``--emulated`` needs no PBX (nor the lock): a ``callctl serve`` on a free port gets requests
+written like Asterisk's (``route``, the Classic line) at ``--rate`` a second instead of real
+calls, and the figure is the time from connecting to its answer (``SET VARIABLE``), with what
+the answer was (``CALLCTL``, the safe answer ``CALLCTL_STATUS``, or the connection reset).
+
 Reported per phase: the calls (all answered?), the post-dial delay (the caller's INVITE to
 its 200 OK) and the AGI decision (Asterisk's connection to callctl's answer) p50/p99/max,
 safe answers, callctl's open file descriptors and RSS (``/proc``, sampled every 20 ms:
@@ -32,22 +37,36 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench_pbx import LAB_LINES, LINE, PG_ADMIN, Bench, Carrier, Run, Serve, percentile
+from bench_pbx import (
+    AGI_PORT,
+    LAB_LINES,
+    LINE,
+    PG_ADMIN,
+    Bench,
+    Carrier,
+    Run,
+    Serve,
+    _import_lines,
+    percentile,
+)
 
 from callctl.data import default_tariff
-from callctl.pbx.agi_peers import BadPeers
+from callctl.pbx.agi_peers import BadPeers, env_block, route_args
 from callctl.pbx.lab import Lab
 from callctl.pbx.rss import open_fds, rss, sampled
+from callctl.pbx.serve_process import free_port
 from callctl.store.lines_yaml import parse_lines_yaml
 
 SETTLE = 5.0  # seconds after the flood before the "after" reading
@@ -107,6 +126,74 @@ class FloodBench(Bench):
         self.extra[run.name] = extra
 
 
+def emulated_request(port: int, n: int) -> tuple[str, float]:
+    """One ``route`` request written like Asterisk's: what was answered, and after how long."""
+    start = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(env_block("route", f"emulated-{n}-{time.time()}", route_args("022345611")))
+            data = b""
+            while b"\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return "closed unanswered", time.monotonic() - start
+                data += chunk
+            took = time.monotonic() - start
+            sock.sendall(b"200 result=1\n" * data.count(b"\n"))
+            return data.split(b'"')[1].decode(), took
+    except OSError as exc:
+        return type(exc).__name__, time.monotonic() - start
+
+
+def emulated(args: argparse.Namespace, floods: dict[str, Any]) -> dict[str, Any]:
+    """The phases against a bare ``callctl serve`` with emulated requests (no PBX)."""
+    work = Path(tempfile.mkdtemp(prefix="callctl-bench-agi-peers-"))
+    db = f"sqlite:///{work / 'callctl.db'}"
+    _import_lines(db)
+    port = free_port()
+    serve = Serve(db, work)
+    serve.agi_port = port
+    serve.start()
+    out: dict[str, Any] = {}
+    pid = serve.pid
+    try:
+        for phase in [p for p in args.phases.split(",") if p]:
+            fds0, rss0 = open_fds(pid), rss(pid)
+            flood = floods[phase]
+            peers_cm = flood(port) if flood is not None else contextlib.nullcontext()
+            with (
+                sampled(lambda: open_fds(pid), 0.02) as fds,
+                sampled(lambda: rss(pid), 0.05) as rsss,
+                peers_cm as peers,
+                ThreadPoolExecutor(max_workers=32) as pool,
+            ):
+                time.sleep(2.0 if flood is not None else 0)
+                futures = []
+                for n in range(args.calls):
+                    futures.append(pool.submit(emulated_request, port, n))
+                    time.sleep(1 / args.rate)
+                answers = [f.result() for f in futures]
+            time.sleep(SETTLE)
+            outcomes: dict[str, int] = {}
+            for what, _ in answers:
+                outcomes[what] = outcomes.get(what, 0) + 1
+            times = [t * 1000 for what, t in answers if what == "CALLCTL"]
+            out[phase] = {
+                "outcomes": outcomes,
+                "answer_ms": {"p50": percentile(times, 50), "p95": percentile(times, 95),
+                              "p99": percentile(times, 99), "max": max(times, default=math.nan)},
+                "fds": [fds0, max(fds), open_fds(pid)],
+                "rss_mib": [rss0 >> 20, max(rsss) >> 20, rss(pid) >> 20],
+                "flood_opened": peers.stats.opened if isinstance(peers, BadPeers) else 0,
+                "loadavg": os.getloadavg(),
+            }  # fmt: skip
+            print(f"{phase}: {out[phase]}", file=sys.stderr)
+    finally:
+        serve.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def _f(value: float | None, scale: float = 1.0) -> str:
     return "-" if value is None or math.isnan(value) else f"{value * scale:.0f}"
 
@@ -154,15 +241,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=3600,
                         help="seconds to wait for port 4573 and the carrier")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--emulated", action="store_true",
+                        help="no PBX: Asterisk-like requests to a bare callctl serve")  # fmt: skip
     args = parser.parse_args(argv)
+    floods: dict[str, Callable[..., AbstractContextManager[object]] | None] = {
+        "baseline": None,
+        "idle-flood": lambda port=AGI_PORT: BadPeers(
+            "idle_flood", args.flood, port=port, rate=args.flood_rate, hold=3600
+        ),
+        "bursts": lambda port=AGI_PORT: BadPeers("burst", args.flood, port=port, interval=1.0),
+    }
+    if args.emulated:
+        print(json.dumps(emulated(args, floods), indent=1))
+        return 0
     if os.geteuid() != 0:
         print("bench_agi_peers: run as root (the test PBX runs in a chroot)", file=sys.stderr)
         return 2
-    floods: dict[str, Callable[[], AbstractContextManager[object]] | None] = {
-        "baseline": None,
-        "idle-flood": lambda: BadPeers("idle_flood", args.flood, rate=args.flood_rate, hold=3600),
-        "bursts": lambda: BadPeers("burst", args.flood, interval=1.0),
-    }
     lab = Lab()
     was_running = lab.running()
     lab.up(parse_lines_yaml(LAB_LINES.read_text("utf-8"), default_tariff()))

@@ -717,7 +717,7 @@ def test_the_open_file_limit_is_raised_to_what_max_connections_needs() -> None:
             await server.close()
 
         run(main())
-        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1000 + 3 * 1024 + 256
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1000 + 3 * 256 + 256
         if hard != resource.RLIM_INFINITY:
             with pytest.raises(RuntimeError, match="lower agi_max_connections"):
                 ensure_fd_limit(hard + 1)

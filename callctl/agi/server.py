@@ -371,7 +371,7 @@ class FastAgiServer:
     - ``backlog``: the listening socket's queue of connections not accepted yet. asyncio
       accepts up to ``backlog`` connections per turn of the loop, hands them to us on the next
       turn, and closes a refused or evicted one on the turn after, so under a flood the process
-      holds at most ``max_connections + 3 * backlog`` sockets (3 328 with the defaults);
+      holds at most ``max_connections + 3 * backlog`` sockets (1 024 with the defaults);
       ``start`` raises its open-file limit to that plus ``FD_RESERVE`` if it is lower.
 
     Without ``on_deadline`` the safe answer sets nothing (the socket is just closed).
@@ -390,7 +390,7 @@ class FastAgiServer:
         env_timeout: float = 1.0,
         command_timeout: float = 1.0,
         safe_answer_budget: float = 0.5,
-        backlog: int = 1024,
+        backlog: int = 256,
     ) -> None:
         if deadline <= 0 or env_timeout <= 0 or command_timeout <= 0 or safe_answer_budget <= 0:
             raise ValueError("deadline and timeouts must be positive")

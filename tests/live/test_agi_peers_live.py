@@ -34,7 +34,7 @@ from tests.live.conftest import CLASSIC, Callctl, serving_lab_lines, wait_for
 AGI_DEADLINE = 1.5  # callctl serve's default agi_deadline
 MAX_SESSIONS = 64  # its default max_sessions
 MAX_CONNECTIONS = 4 * MAX_SESSIONS  # its default agi_max_connections
-BACKLOG = 1024  # FastAgiServer's listen backlog: one turn of its loop accepts this many at most
+BACKLOG = 256  # FastAgiServer's listen backlog: one turn of its loop accepts this many at most
 FD_BOUND = MAX_CONNECTIONS + 3 * BACKLOG  # descriptors bad peers may add (FastAgiServer's doc)
 RSS_BOUND = 64 * 2**20  # bytes the bad peers may add to callctl's RSS
 FD_SLACK = 4  # descriptors callctl may hold beyond its count before a case, once it is over
