@@ -333,8 +333,7 @@ def ensure_fd_limit(needed: int) -> int:
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise RuntimeError(
             f"{needed} file descriptors needed (max_connections + 3 * backlog + {FD_RESERVE}) "
-            f"but the hard "
-            f"limit is {hard}: lower agi_max_connections or raise the limit (ulimit -Hn)"
+            f"but the hard limit is {hard}: lower agi_max_connections or raise it (ulimit -Hn)"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     return needed
@@ -361,8 +360,9 @@ class FastAgiServer:
       ``safe_answer_budget`` seconds, and the socket is closed.
     - ``max_sessions``: handlers running at once; further requests get the safe answer at once.
     - ``max_connections``: open connections at once (default ``4 * max_sessions``). When they
-      are all open, a new connection evicts the oldest one still waiting for its environment;
-      if there is none, the new one is closed unanswered, so the dialplan must treat a missing
+      are all open, a new connection evicts the oldest one still waiting for its environment
+      with nothing unread (Asterisk's environment is unread the moment it is accepted); if
+      there is none, the new one is closed unanswered, so the dialplan must treat a missing
       result variable as failure (it must anyway: a crashed server also reads as
       ``AGISTATUS=SUCCESS``).
     - ``env_timeout``: seconds from the connection to the end of the environment block, else
