@@ -16,13 +16,13 @@ from typing import Any
 import aiohttp
 
 from callctl.data import default_tariff
+from callctl.pbx.agi_peers import env_block, hangup_args, route_args
 from callctl.service.config import Settings
 from callctl.service.serve import Service, running
 from callctl.store import make_engine, migrate
 from callctl.store.lines_yaml import parse_lines_yaml
 from callctl.store.repository import Store
 from callctl.store.tokens import TokenStore
-from tests.live.test_agi_live import env_block, hangup_args, route_args
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_LINES = ROOT / "dialplan" / "lab-lines.yaml"

@@ -7,6 +7,7 @@ import pytest
 from callctl.agi.protocol import (
     HANGUP,
     MAX_COMMAND_BYTES,
+    MAX_ENV_BYTES,
     AgiProtocolError,
     EnvironmentParser,
     Hangup,
@@ -164,6 +165,19 @@ def test_environment_line_and_count_caps() -> None:
     too_many = b"".join(b"agi_k%d: v\n" % i for i in range(201)) + b"\n"
     with pytest.raises(AgiProtocolError, match="more than 200"):
         parse_environment(too_many)
+
+
+def test_environment_total_size_cap() -> None:
+    """Lines under the line cap, fewer than the line cap's count, but 64 KiB in all: refused,
+    so no connection holds more than MAX_ENV_BYTES of environment."""
+    value = b"v" * 1000
+    line = b"agi_k%03d: " + value + b"\n"
+    fits = b"".join(line % i for i in range(MAX_ENV_BYTES // len(line % 0) - 1)) + b"\n"
+    assert len(fits) <= MAX_ENV_BYTES
+    assert parse_environment(fits)["agi_k000"] == value.decode()
+    too_long = b"".join(line % i for i in range(MAX_ENV_BYTES // len(line % 0) + 1)) + b"\n"
+    with pytest.raises(AgiProtocolError, match=f"longer than {MAX_ENV_BYTES} bytes"):
+        EnvironmentParser().feed(too_long)
 
 
 def test_parse_environment_needs_exactly_one_block() -> None:
@@ -344,6 +358,13 @@ def test_reply_520_block_is_capped() -> None:
     parser = ReplyParser(max_block_lines=5)
     with pytest.raises(AgiProtocolError, match="longer than 5 lines"):
         parser.feed(b"520-usage\n" + b"x\n" * 10)
+
+
+def test_reply_520_block_is_capped_in_bytes() -> None:
+    parser = ReplyParser(max_block_bytes=1000)
+    assert parser.feed(b"520-usage\n" + b"x" * 900 + b"\n") == []
+    with pytest.raises(AgiProtocolError, match="longer than 1000 bytes"):
+        parser.feed(b"y" * 200 + b"\n")
 
 
 def test_hangup_before_and_instead_of_replies() -> None:

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -21,6 +23,7 @@ from callctl.agi.server import (
     AgiSession,
     AgiTimeout,
     FastAgiServer,
+    ensure_fd_limit,
 )
 
 T = TypeVar("T")
@@ -521,6 +524,205 @@ def test_bad_peers_do_not_leak_and_server_keeps_serving() -> None:
         await finish(server, before)
 
     run(main())
+
+
+async def served_normally(server: FastAgiServer) -> None:
+    """One request as Asterisk makes it gets the handler's answer (``ROUTE_RESULT=ok``)."""
+    pbx = await Pbx.connect(server)
+    assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+    await pbx.send(OK)
+    assert await pbx.eof() == b""
+    await pbx.close()
+
+
+async def answer_ok(s: AgiSession) -> None:
+    await s.set_variable("ROUTE_RESULT", "ok")
+
+
+def test_slowloris_is_cut_at_env_timeout_however_it_trickles() -> None:
+    """One byte every 50 ms keeps the peer "active" but env_timeout counts from the
+    connection: it is closed at 0.3 s, long before its environment could be complete."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, env_timeout=0.3)
+        slow = await Pbx.connect(server, env=None)
+        start = time.monotonic()
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            for byte in ENV:
+                if slow.reader.at_eof():
+                    break
+                await slow.send(bytes([byte]))
+                await asyncio.sleep(0.05)
+        assert await slow.eof() == b""
+        assert 0.25 <= time.monotonic() - start < 0.3 + 0.3
+        await slow.close()
+        assert server.counters.env_timeouts == 1
+        await served_normally(server)
+        await finish(server, before)
+
+    run(main())
+
+
+def test_a_full_server_evicts_the_oldest_idle_connection_for_a_real_request() -> None:
+    """max_connections idle peers (no environment) do not lock Asterisk out: its request
+    takes the place of the oldest idle one, and is answered."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, max_sessions=2, max_connections=3)
+        idle = [await Pbx.connect(server, env=None) for _ in range(3)]
+        await wait_until(lambda: server.open_connections == 3)
+        await served_normally(server)
+        assert server.counters.evicted == 1
+        assert server.counters.refused == 0
+        with contextlib.suppress(ConnectionResetError):  # the oldest: closed with a reset
+            assert await idle[0].eof() == b""
+        await asyncio.sleep(0.05)
+        assert not idle[1].reader.at_eof()
+        assert not idle[2].reader.at_eof()
+        for peer in idle:
+            await peer.close()
+        await finish(server, before)
+
+    run(main())
+
+
+def test_a_connection_whose_environment_waits_unread_is_not_the_one_evicted() -> None:
+    """Asterisk's environment is in the socket's buffer the moment it is accepted: when the
+    server is full, a silent connection is evicted rather than that one, even if older."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, max_sessions=1, max_connections=2)
+        # Blocking calls: the loop does not run, so all three are accepted in one turn and
+        # the first one's environment is still unread when the third arrives.
+        first = socket.create_connection(("127.0.0.1", server.port))
+        first.sendall(ENV)
+        silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        reader, writer = await asyncio.open_connection(sock=first)
+        pbx = Pbx(reader, writer)
+        assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+        await pbx.send(OK)
+        assert await pbx.eof() == b""
+        await pbx.close()
+        assert server.counters.evicted == 1
+        for sock in silent:
+            sock.close()
+        await finish(server, before)
+
+    run(main())
+
+
+def test_connections_past_their_environment_are_never_evicted() -> None:
+    """Full with requests being decided: a new connection is refused, not a call in progress."""
+
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def handler(s: AgiSession) -> None:
+            await release.wait()
+            await answer_ok(s)
+
+        server, before = await serve(handler, max_sessions=2, max_connections=2, deadline=5.0)
+        calls = [await Pbx.connect(server) for _ in range(2)]
+        await wait_until(lambda: server.running_handlers == 2)
+        extra = await Pbx.connect(server, env=None)
+        with contextlib.suppress(ConnectionResetError):
+            assert await extra.eof() == b""
+        await extra.close()
+        assert (server.counters.refused, server.counters.evicted) == (1, 0)
+        release.set()
+        for pbx in calls:
+            assert await pbx.line() == b'SET VARIABLE "ROUTE_RESULT" "ok"\n'
+            await pbx.send(OK)
+            assert await pbx.eof() == b""
+            await pbx.close()
+        await finish(server, before)
+
+    run(main())
+
+
+def test_a_flood_of_idle_connections_logs_a_line_a_second_not_one_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        server, before = await serve(answer_ok, max_sessions=1, max_connections=10,
+                                     env_timeout=0.2)  # fmt: skip
+        flood = [await Pbx.connect(server, env=None) for _ in range(60)]
+        await wait_until(lambda: server.counters.env_timeouts == 10, timeout=2)
+        for peer in flood:
+            await peer.close()
+        await served_normally(server)
+        assert server.counters.evicted == 50
+        await finish(server, before)
+
+    with caplog.at_level(logging.INFO, logger="callctl.agi"):
+        run(main())
+    lines = [r.getMessage() for r in caplog.records if r.name == "callctl.agi"]
+    evicted = [m for m in lines if "closed the oldest one" in m]
+    timeouts = [m for m in lines if "environment not received" in m]
+    assert 1 <= len(evicted) <= 2, lines
+    assert 1 <= len(timeouts) <= 2, lines
+    assert len(lines) < 10, lines
+
+
+def test_a_stuck_peer_that_never_reads_nor_closes_is_let_go() -> None:
+    """It sent its request, then neither reads the answer nor closes: the server closes it
+    by the deadline plus the safe answer's budget, and its socket is freed."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, deadline=0.3, safe_answer_budget=0.2)
+        stuck = await Pbx.connect(server)
+        await wait_until(lambda: server.active_sessions == 1)
+        start = time.monotonic()
+        await wait_until(lambda: server.active_sessions == 0, timeout=2)
+        assert time.monotonic() - start < 0.3 + 0.2 + 0.3
+        assert server.counters.deadline_hits == 1
+        await served_normally(server)
+        await stuck.close()
+        await finish(server, before)
+
+    run(main())
+
+
+def test_a_stuck_peer_past_the_command_timeout_is_closed_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The handler's command gets no reply within command_timeout (before the deadline): the
+    server counts a reply timeout, logs one line without a traceback and closes."""
+
+    async def main() -> None:
+        server, before = await serve(answer_ok, deadline=2.0, command_timeout=0.2)
+        stuck = await Pbx.connect(server)
+        await wait_until(lambda: server.active_sessions == 1)
+        await wait_until(lambda: server.active_sessions == 0, timeout=0.2 + 0.6)
+        assert server.counters.reply_timeouts == 1
+        assert (server.counters.handler_errors, server.counters.deadline_hits) == (0, 0)
+        await served_normally(server)
+        await stuck.close()
+        await finish(server, before)
+
+    with caplog.at_level(logging.INFO, logger="callctl.agi"):
+        run(main())
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert "no reply to SET VARIABLE within 0.2 s" in caplog.text
+
+
+def test_the_open_file_limit_is_raised_to_what_max_connections_needs() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+        async def main() -> None:
+            server, _ = await serve(answer_ok, max_sessions=1, max_connections=1000)
+            await served_normally(server)
+            await server.close()
+
+        run(main())
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1000 + 3 * 256 + 256
+        if hard != resource.RLIM_INFINITY:
+            with pytest.raises(RuntimeError, match="lower agi_max_connections"):
+                ensure_fd_limit(hard + 1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_unsolicited_reply_is_a_protocol_error_even_if_caught() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from callctl.pbx.agi_peers import env_block, route_args
 from callctl.service.metrics import Metrics
-from tests.live.test_agi_live import env_block, route_args
 from tests.service_rig import agi_request, call, hangup, route, service
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

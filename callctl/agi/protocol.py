@@ -20,8 +20,16 @@ MAX_LINE_BYTES = 8192
 MAX_ENV_LINES = 200
 """Most ``agi_*`` lines accepted in an environment block."""
 
+MAX_ENV_BYTES = 65536
+"""Most bytes accepted in an environment block (its lines and line endings, blank line
+included). The dialplan's ``route`` request is about 1 KiB; without this cap a peer could
+make each connection hold ``MAX_ENV_LINES * MAX_LINE_BYTES`` (1.6 MB)."""
+
 MAX_REPLY_LINES = 200
 """Most lines accepted in one multi-line ``520`` reply."""
+
+MAX_REPLY_BYTES = 65536
+"""Most bytes accepted in one multi-line ``520`` reply (its usage text)."""
 
 MAX_COMMAND_BYTES = 2047
 """Longest command line we send, newline included.
@@ -190,10 +198,16 @@ class EnvironmentParser:
     """
 
     def __init__(
-        self, *, max_line_bytes: int = MAX_LINE_BYTES, max_lines: int = MAX_ENV_LINES
+        self,
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_lines: int = MAX_ENV_LINES,
+        max_bytes: int = MAX_ENV_BYTES,
     ) -> None:
         self._max_line = max_line_bytes
         self._max_lines = max_lines
+        self._max_bytes = max_bytes
+        self._taken = 0  # bytes of the block consumed so far (whole lines)
         self._buf = bytearray()
         self._values: dict[str, str] = {}
         self._env: AgiEnvironment | None = None
@@ -212,12 +226,15 @@ class EnvironmentParser:
         """Add received bytes; the environment when complete, else None.
 
         Raises AgiProtocolError on a line that is not ``agi_key: value``, a repeated key, a
-        line longer than the cap, too many lines, or an empty environment.
+        line longer than the cap, too many lines or bytes, or an empty environment.
         """
         self._buf += data
         if self._env is not None:
             return self._env
         while (raw := _take_line(self._buf, self._max_line)) is not None:
+            self._taken += len(raw) + 1
+            if self._taken > self._max_bytes:
+                raise AgiProtocolError(f"AGI environment longer than {self._max_bytes} bytes")
             line = _decode(raw)
             if not line:
                 if not self._values:
@@ -352,12 +369,18 @@ class ReplyParser:
     """
 
     def __init__(
-        self, *, max_line_bytes: int = MAX_LINE_BYTES, max_block_lines: int = MAX_REPLY_LINES
+        self,
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_block_lines: int = MAX_REPLY_LINES,
+        max_block_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self._max_line = max_line_bytes
         self._max_block = max_block_lines
+        self._max_block_bytes = max_block_bytes
         self._buf = bytearray()
         self._block: list[str] | None = None
+        self._block_bytes = 0
 
     @property
     def idle(self) -> bool:
@@ -381,16 +404,20 @@ class ReplyParser:
             raise AgiProtocolError(f"line longer than {self._max_line} bytes", line[:120])
         if self._block is not None:
             self._block.append(line)
+            self._block_bytes += len(line) + 1
             if line.startswith(_BLOCK_END):
                 lines, self._block = tuple(self._block), None
                 return Reply(code=520, message=lines[0][len(_BLOCK_START) :], lines=lines)
             if len(self._block) >= self._max_block:
                 raise AgiProtocolError(f"520 reply longer than {self._max_block} lines", line)
+            if self._block_bytes > self._max_block_bytes:
+                raise AgiProtocolError(f"520 reply longer than {self._max_block_bytes} bytes")
             return None
         if line == "HANGUP":
             return HANGUP
         if line.startswith(_BLOCK_START):
             self._block = [line]
+            self._block_bytes = len(line) + 1
             return None
         if (match := _REPLY_200.fullmatch(line)) is not None:
             extra = tuple(

@@ -6,13 +6,28 @@ never answers holds the call: every request here has a deadline, after which the
 cancelled, the *safe answer* (``SET VARIABLE`` lines from ``on_deadline``) is sent within a
 short budget and the socket is closed. At most ``max_sessions`` handlers run at once; other
 requests get the safe answer at once. Every socket is closed and every task ends on every path.
+
+Misbehaving peers (docs/operations.md, "Misbehaving AGI peers") cost bounded resources: every
+phase of a connection has a deadline (the environment within ``env_timeout`` of the connection,
+the handler within ``deadline``, the safe answer within its budget, the close within
+``_CLOSE_WAIT``), so a slow, stuck or vanished peer (half-open TCP) holds its socket a few
+seconds at most, with no TCP keepalive needed; at most ``max_connections`` sockets are open,
+and when they are all taken a new connection evicts the oldest one still waiting for its
+environment (Asterisk sends it at once, a flood of idle connections does not), so a flood
+cannot lock Asterisk out; environment and replies are capped in size
+(``callctl.agi.protocol``); trouble is logged at most once a second per kind, with a count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import resource
+import struct
+import termios
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +55,9 @@ SafeAnswer = Callable[[AgiEnvironment], Sequence[tuple[str, str]]]
 
 _READ_CHUNK = 65536
 _CLOSE_WAIT = 0.5  # seconds to let a transport flush and close before aborting it
+FD_RESERVE = 256
+"""File descriptors kept for everything but FastAGI connections (database, HTTP, logs)."""
+_LOG_EVERY = 1.0  # seconds between two log lines about one kind of connection trouble
 
 
 class AgiHangup(AgiError):
@@ -245,18 +263,80 @@ class AgiCounters:
     """Connections closed because the peer did not speak FastAGI."""
     handler_errors: int = 0
     """Handlers that raised (logged with their traceback)."""
+    reply_timeouts: int = 0
+    """Handlers ended by a command the peer did not answer in time (a stuck or vanished peer,
+    or a very slow Asterisk): the socket is closed, no traceback logged."""
     env_timeouts: int = 0
     """Connections closed because no complete environment arrived in time."""
     refused: int = 0
-    """Connections closed at once: server closing or max_connections reached."""
+    """Connections closed at once: server closing, or max_connections reached with every
+    connection past its environment."""
+    evicted: int = 0
+    """Connections still waiting for their environment, closed to make room for a new one."""
     shutdown_cuts: int = 0
     """Handlers cut by close() after its grace period (safe answer sent)."""
 
 
 @dataclass(eq=False)
 class _Connection:
+    reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     scope: asyncio.Timeout | None = None  # the current phase's deadline, for close()
+    evicted: bool = False  # closed by the server to make room for a newer connection
+
+    def unread(self) -> int:
+        """Bytes that arrived but are not parsed yet: in the kernel's socket buffer, or in
+        the StreamReader's (it holds them for one turn of the loop before our task runs).
+        Asterisk's environment is there the moment its connection is accepted."""
+        buffered = len(getattr(self.reader, "_buffer", b""))  # CPython's StreamReader
+        sock = self.writer.transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return buffered
+        try:
+            pending = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return buffered
+        return buffered + int(pending)
+
+
+class _Throttled:
+    """Log lines about connection trouble, at most one per kind every ``_LOG_EVERY`` seconds;
+    the next line says how many were left out, so a flood costs a line a second, not one a
+    connection (the counters have every event)."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def log(self, level: int, kind: str, message: str, *args: object) -> None:
+        if not logger.isEnabledFor(level):
+            return
+        now = time.monotonic()
+        if now < self._next.get(kind, 0.0):
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return
+        self._next[kind] = now + _LOG_EVERY
+        skipped = self._skipped.pop(kind, 0)
+        if skipped:
+            message += " (and %d more like it since the last such line)"
+            args = (*args, skipped)
+        logger.log(level, message, *args)
+
+
+def ensure_fd_limit(needed: int) -> int:
+    """Raise this process's soft limit of open files to ``needed`` if it is lower (up to the
+    hard limit); the soft limit now. RuntimeError if the hard limit is below ``needed``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return needed if soft == resource.RLIM_INFINITY else soft
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise RuntimeError(
+            f"{needed} file descriptors needed (max_connections + 3 * backlog + {FD_RESERVE}) "
+            f"but the hard limit is {hard}: lower agi_max_connections or raise it (ulimit -Hn)"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return needed
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -279,11 +359,20 @@ class FastAgiServer:
       cancelled, ``on_deadline(env)`` is sent as ``SET VARIABLE`` lines within
       ``safe_answer_budget`` seconds, and the socket is closed.
     - ``max_sessions``: handlers running at once; further requests get the safe answer at once.
-    - ``max_connections``: open connections at once (default ``4 * max_sessions``); beyond it a
-      connection is closed unanswered, so the dialplan must treat a missing result variable as
-      failure (it must anyway: a crashed server also reads as ``AGISTATUS=SUCCESS``).
-    - ``env_timeout``: seconds to receive the environment block, else the socket is closed.
+    - ``max_connections``: open connections at once (default ``4 * max_sessions``). When they
+      are all open, a new connection evicts the oldest one still waiting for its environment
+      with nothing unread (Asterisk's environment is unread the moment it is accepted); if
+      there is none, the new one is closed unanswered, so the dialplan must treat a missing
+      result variable as failure (it must anyway: a crashed server also reads as
+      ``AGISTATUS=SUCCESS``).
+    - ``env_timeout``: seconds from the connection to the end of the environment block, else
+      the socket is closed (a slow or silent peer).
     - ``command_timeout``: default read timeout of each command's reply.
+    - ``backlog``: the listening socket's queue of connections not accepted yet. asyncio
+      accepts up to ``backlog`` connections per turn of the loop, hands them to us on the next
+      turn, and closes a refused or evicted one on the turn after, so under a flood the process
+      holds at most ``max_connections + 3 * backlog`` sockets (1 024 with the defaults);
+      ``start`` raises its open-file limit to that plus ``FD_RESERVE`` if it is lower.
 
     Without ``on_deadline`` the safe answer sets nothing (the socket is just closed).
     """
@@ -301,6 +390,7 @@ class FastAgiServer:
         env_timeout: float = 1.0,
         command_timeout: float = 1.0,
         safe_answer_budget: float = 0.5,
+        backlog: int = 256,
     ) -> None:
         if deadline <= 0 or env_timeout <= 0 or command_timeout <= 0 or safe_answer_budget <= 0:
             raise ValueError("deadline and timeouts must be positive")
@@ -318,10 +408,14 @@ class FastAgiServer:
         self._env_timeout = env_timeout
         self._command_timeout = command_timeout
         self._safe_budget = safe_answer_budget
+        self._backlog = backlog
         self.counters = AgiCounters()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._connections: set[_Connection] = set()
+        # Open connections, and those still waiting for their environment, oldest first.
+        self._connections: dict[_Connection, None] = {}
+        self._handshaking: dict[_Connection, None] = {}
+        self._log = _Throttled()
         self._running = 0
         self._closing = False
         self._close_at: float | None = None
@@ -335,7 +429,10 @@ class FastAgiServer:
             raise RuntimeError("FastAGI server already started")
         self._closing = False
         self._close_at = None
-        self._server = await asyncio.start_server(self._on_connect, self._host, self._port)
+        ensure_fd_limit(self._max_connections + 3 * self._backlog + FD_RESERVE)
+        self._server = await asyncio.start_server(
+            self._on_connect, self._host, self._port, backlog=self._backlog
+        )
         logger.info("FastAGI listening on %s:%d", self._host, self.port)
 
     @property
@@ -349,6 +446,11 @@ class FastAgiServer:
     def active_sessions(self) -> int:
         """Connections still being served (their task not finished yet)."""
         return len(self._tasks)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (at most ``max_connections``)."""
+        return len(self._connections)
 
     @property
     def running_handlers(self) -> int:
@@ -416,26 +518,52 @@ class FastAgiServer:
     # -- one connection -----------------------------------------------------------------------
 
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or len(self._tasks) >= self._max_connections:
+        full = len(self._connections) >= self._max_connections
+        if self._closing or (full and not self._evict_oldest_silent()):
             self.counters.refused += 1
-            logger.warning(
-                "FastAGI connection refused (%s)",
-                "closing" if self._closing else f"{len(self._tasks)} connections open",
-            )
+            self._log.log(
+                logging.WARNING, "refused", "FastAGI connection refused (%s)",
+                "closing" if self._closing else f"{len(self._connections)} connections open",
+            )  # fmt: skip
             writer.transport.abort()
             return
         self.counters.sessions_total += 1
-        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        conn = _Connection(reader, writer)
+        self._connections[conn] = None
+        self._handshaking[conn] = None
+        task = asyncio.get_running_loop().create_task(self._serve(reader, conn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _evict_oldest_silent(self) -> bool:
+        """Close the oldest connection still waiting for its environment with nothing unread
+        (a connection whose bytes are waiting, such as Asterisk's just accepted, is spared);
+        False if there is none."""
+        oldest = next((c for c in self._handshaking if not c.unread()), None)
+        if oldest is None:
+            return False
+        self._forget(oldest)
+        oldest.evicted = True
+        self.counters.evicted += 1
+        self._log.log(
+            logging.WARNING, "evicted",
+            "FastAGI connections full (%d): closed the oldest one still without environment",
+            self._max_connections,
+        )  # fmt: skip
+        oldest.writer.transport.abort()  # its task sees EOF and ends
+        return True
+
+    def _forget(self, conn: _Connection) -> None:
+        self._connections.pop(conn, None)
+        self._handshaking.pop(conn, None)
+
+    async def _serve(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        conn = _Connection(writer)
+        writer = conn.writer
         try:
-            self._connections.add(conn)
             got = await self._read_env(reader, conn, started + self._env_timeout)
+            self._handshaking.pop(conn, None)
             if got is None:
                 return
             env, rest = got
@@ -450,11 +578,11 @@ class FastAgiServer:
                 return
             if self._running >= self._max_sessions:
                 self.counters.overload_hits += 1
-                logger.warning(
+                self._log.log(
+                    logging.WARNING, "overload",
                     "FastAGI overload (%d handlers running): safe answer for %s",
-                    self._running,
-                    env.uniqueid,
-                )
+                    self._running, env.uniqueid,
+                )  # fmt: skip
                 await self._safe_answer(session)
                 return
             self._running += 1
@@ -463,7 +591,7 @@ class FastAgiServer:
             finally:
                 self._running -= 1
         finally:
-            self._connections.discard(conn)
+            self._forget(conn)
             await _close_writer(writer)
 
     def _phase_deadline(self, when: float) -> float:
@@ -480,7 +608,11 @@ class FastAgiServer:
                 while True:
                     data = await reader.read(_READ_CHUNK)
                     if not data:
-                        logger.info("FastAGI peer closed before sending its environment")
+                        if not conn.evicted:
+                            self._log.log(
+                                logging.INFO, "early_close",
+                                "FastAGI peer closed before sending its environment",
+                            )  # fmt: skip
                         return None
                     env = parser.feed(data)
                     if env is not None:
@@ -489,13 +621,20 @@ class FastAgiServer:
             if not scope.expired():
                 raise
             self.counters.env_timeouts += 1
-            logger.warning("FastAGI environment not received in time; closing")
+            self._log.log(
+                logging.WARNING, "env_timeout",
+                "FastAGI environment not received within %.3f s; closing", self._env_timeout,
+            )  # fmt: skip
             return None
         except AgiProtocolError as exc:
             self._protocol_error(None, exc)
             return None
         except OSError as exc:
-            logger.info("FastAGI connection lost while reading the environment: %s", exc)
+            if not conn.evicted:
+                self._log.log(
+                    logging.INFO, "lost",
+                    "FastAGI connection lost while reading the environment: %s", exc,
+                )  # fmt: skip
             return None
         finally:
             conn.scope = None
@@ -513,8 +652,13 @@ class FastAgiServer:
         except AgiProtocolError:
             if session._protocol_error is None:  # raised by the handler itself
                 self._handler_error(env)
+        except AgiTimeout as exc:
+            self.counters.reply_timeouts += 1
+            self._log.log(logging.WARNING, "reply_timeout", "FastAGI %s: %s", env.uniqueid, exc)
         except AgiConnectionLost as exc:
-            logger.info("FastAGI %s: connection lost: %s", env.uniqueid, exc)
+            self._log.log(
+                logging.INFO, "lost", "FastAGI %s: connection lost: %s", env.uniqueid, exc
+            )
         except AgiHangup:
             logger.debug("FastAGI %s: channel hung up", env.uniqueid)
         except Exception:
@@ -532,11 +676,11 @@ class FastAgiServer:
             logger.warning("FastAGI %s: cut by server close; safe answer", env.uniqueid)
         else:
             self.counters.deadline_hits += 1
-            logger.warning(
+            self._log.log(
+                logging.WARNING, "deadline",
                 "FastAGI %s: handler missed its %.3f s deadline; safe answer",
-                env.uniqueid,
-                self._deadline,
-            )
+                env.uniqueid, self._deadline,
+            )  # fmt: skip
         await self._safe_answer(session)
 
     async def _safe_answer(self, session: AgiSession) -> None:
@@ -554,7 +698,10 @@ class FastAgiServer:
 
     def _protocol_error(self, env: AgiEnvironment | None, exc: AgiProtocolError) -> None:
         self.counters.protocol_errors += 1
-        logger.warning("FastAGI protocol error%s: %s", f" ({env.uniqueid})" if env else "", exc)
+        self._log.log(
+            logging.WARNING, "protocol",
+            "FastAGI protocol error%s: %s", f" ({env.uniqueid})" if env else "", exc,
+        )  # fmt: skip
 
     def _handler_error(self, env: AgiEnvironment) -> None:
         self.counters.handler_errors += 1

@@ -50,6 +50,7 @@ async def healthz(request: web.Request) -> web.Response:
         "agi": {
             "port": agi.port,
             "active_sessions": agi.active_sessions,
+            "open_connections": agi.open_connections,
             "sessions_total": agi.counters.sessions_total,
             "deadline_hits": agi.counters.deadline_hits,
         },

@@ -1,14 +1,18 @@
-"""The resident memory of a process (Linux ``/proc``), sampled while something runs.
+"""The resident memory and open files of a process (Linux ``/proc``), sampled while something
+runs.
 
-For the tests and benchmarks that check ``callctl serve`` keeps its memory bounded (e.g.
-while it streams an export): :func:`sampled_rss` collects VmRSS every ``interval`` seconds
-from a thread while its block runs.
+For the tests and benchmarks that check ``callctl serve`` keeps its memory and file
+descriptors bounded (e.g. while it streams an export, or under a flood of connections):
+:func:`sampled_rss` collects VmRSS, :func:`sampled` any such reading, every ``interval``
+seconds from a thread while its block runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,15 +25,25 @@ def rss(pid: int) -> int:
     raise ProcessLookupError(f"no VmRSS for process {pid}")
 
 
-@contextmanager
-def sampled_rss(pid: int, interval: float = 0.01) -> Iterator[list[int]]:
+def open_fds(pid: int) -> int:
+    """How many file descriptors the process has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def sampled_rss(pid: int, interval: float = 0.01) -> contextlib.AbstractContextManager[list[int]]:
     """A list that fills with the process's RSS (bytes) while the block runs."""
-    samples: list[int] = [rss(pid)]
+    return sampled(lambda: rss(pid), interval)
+
+
+@contextmanager
+def sampled(read: Callable[[], int], interval: float = 0.01) -> Iterator[list[int]]:
+    """A list that fills with ``read()`` every ``interval`` seconds while the block runs."""
+    samples: list[int] = [read()]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(interval):
-            samples.append(rss(pid))
+            samples.append(read())
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -38,4 +52,4 @@ def sampled_rss(pid: int, interval: float = 0.01) -> Iterator[list[int]]:
     finally:
         done.set()
         thread.join()
-        samples.append(rss(pid))
+        samples.append(read())

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -115,11 +116,16 @@ class ServeProcess:
         return asyncio.run(create())
 
     def health(self) -> dict[str, Any]:
-        """The parsed ``/healthz`` body (a JSON object)."""
+        """The parsed ``/healthz`` body (a JSON object), also when it says 503 (degraded)."""
         url = f"http://127.0.0.1:{self.http_port}/healthz"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body: dict[str, Any] = json.loads(resp.read())
-            return body
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                body: dict[str, Any] = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            body = json.loads(exc.read())
+        return body
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -311,6 +312,21 @@ class SippResult:
     stderr: str
     messages: str  # the -trace_msg log: every message sent and received
 
+    def post_dial_delay(self) -> float | None:
+        """Seconds from the authenticated INVITE (CSeq 2) sent to its first final response
+        received, from the log's time stamps; None if either is missing."""
+        sent = received = None
+        for when, direction, text in _timed_messages(self.messages):
+            if "CSeq: 2 INVITE" not in text:
+                continue
+            if direction == "sent" and text.startswith("INVITE ") and sent is None:
+                sent = when
+            elif (direction == "received" and re.match(r"SIP/2\.0 [2-6]\d\d ", text)
+                  and sent is not None):  # fmt: skip
+                received = when
+                break
+        return None if sent is None or received is None else received - sent
+
 
 def place_call(
     call: UacCall,
@@ -407,4 +423,18 @@ def _split_messages(log: str) -> list[str]:
         head, _, rest = block.lstrip("\n").partition("\n")
         if "message received" in head:
             out.append(rest.strip("\n") + "\n")
+    return out
+
+
+def _timed_messages(log: str) -> list[tuple[float, str, str]]:
+    """(seconds, ``sent`` or ``received``, message) of a SIPp -trace_msg log, whose dashed
+    lines end with the local time (``----- 2026-11-26 10:28:27.387429``); the seconds count
+    from an arbitrary origin, for differences."""
+    out = []
+    parts = re.split(r"^-{20,} (.*)$", log, flags=re.MULTILINE)
+    for stamp, block in zip(parts[1::2], parts[2::2], strict=True):
+        head, _, rest = block.lstrip("\n").partition("\n")
+        direction = "received" if "message received" in head else "sent"
+        when = datetime.strptime(" ".join(stamp.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f")
+        out.append((when.timestamp(), direction, rest.strip("\n")))
     return out

@@ -27,6 +27,10 @@ class Settings:
     http_port: int = 8080
     agi_deadline: float = 1.5  # seconds before the safe answer (the dialplan's fallback)
     max_sessions: int = 64
+    # FastAGI connections open at once (0: four times max_sessions) and the time a new one
+    # has to send its environment (docs/operations.md, "Misbehaving AGI peers")
+    agi_max_connections: int = 0
+    agi_env_timeout: float = 1.0
     tariff: str | None = None  # a tariff TOML file; the shipped one when unset
     clock: str | None = None  # test clock: ISO time "now" is when serve starts
     log_level: str = "INFO"

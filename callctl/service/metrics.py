@@ -43,8 +43,10 @@ AGI_ERRORS = {
     "overload": "overload_hits",
     "protocol": "protocol_errors",
     "handler": "handler_errors",
+    "reply_timeout": "reply_timeouts",
     "env_timeout": "env_timeouts",
     "refused": "refused",
+    "evicted": "evicted",
     "shutdown_cut": "shutdown_cuts",
 }
 

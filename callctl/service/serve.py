@@ -71,6 +71,8 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
             deadline=settings.agi_deadline,
             max_sessions=settings.max_sessions,
             on_deadline=controller.safe_answer,
+            max_connections=settings.agi_max_connections or None,
+            env_timeout=settings.agi_env_timeout,
         )
         metrics.watch(
             lambda: len(controller.active),

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -94,12 +94,14 @@ def records(db: str, line: str | None = None) -> list[CallRecord]:
 
 
 @contextmanager
-def serving_lab_lines(work: Path, clock: str | None = PEAK) -> Iterator[Callctl]:
+def serving_lab_lines(
+    work: Path, clock: str | None = PEAK, env: Mapping[str, str] | None = None
+) -> Iterator[Callctl]:
     """``callctl serve`` on a new SQLite database of the lab lines in ``work`` (for fixtures
-    that keep one server for a whole module)."""
+    that keep one server for a whole module), with ``env``'s ``CALLCTL_…`` settings."""
     db = f"sqlite:///{work / 'callctl.db'}"
     run_cli("lines", "import", str(LAB_LINES), "--db", db)
-    server = Callctl(db, clock, work).start()
+    server = Callctl(db, clock, work, env=env).start()
     try:
         yield server
     finally:

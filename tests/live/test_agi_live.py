@@ -16,7 +16,6 @@ never speaks) must cost nothing lasting: after each, the same process still answ
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import itertools
 import os
@@ -31,7 +30,8 @@ import pytest
 
 from callctl.core.rating import Usage
 from callctl.core.records import CallKey, CallRecord
-from callctl.pbx.lab import Lab, endpoint_name
+from callctl.pbx.agi_peers import HOST, env_block, hangup_args, route_args
+from callctl.pbx.lab import Lab
 from callctl.pbx.serve_process import AGI_PORT
 from callctl.pbx.sipp import FarEnd, SippResult, UacCall
 from callctl.service.reconcile import CDR_FIELDS
@@ -39,7 +39,6 @@ from callctl.store import make_engine
 from callctl.store.repository import Store
 from tests.live.conftest import CLASSIC, OFFPEAK, Callctl, serving_lab_lines, wait_for
 
-HOST = "callctl-lab"  # dialplan/asterisk.conf systemname: the host of every call key
 DIALLED = "022345678"  # the real call of the repeated-hangup test
 PROBE_DIALLED = "022345699"  # the route requests this file sends itself
 IO_TIMEOUT = 5.0  # every socket operation here is bounded
@@ -50,56 +49,6 @@ _ids = itertools.count(1)
 
 
 # ------------------------------------------------------------------ FastAGI, by hand
-
-
-def x64(value: str) -> str:
-    """An argument as the dialplan sends it: ``BASE64_ENCODE(x<value>)``."""
-    return base64.b64encode(("x" + value).encode()).decode()
-
-
-def env_block(script: str, uniqueid: str, args: Sequence[str], channel: str = "") -> bytes:
-    """An environment block as res_agi (Asterisk 22) writes it, then its blank line."""
-    lines = {
-        "agi_network": "yes",
-        "agi_network_script": script,
-        "agi_request": f"agi://127.0.0.1:{AGI_PORT}/{script}",
-        "agi_channel": channel or f"PJSIP/{endpoint_name(CLASSIC)}-{next(_ids):08x}",
-        "agi_language": "en",
-        "agi_type": "PJSIP",
-        "agi_uniqueid": uniqueid,
-        "agi_version": "22.10.1",
-        "agi_callerid": CLASSIC,
-        "agi_calleridname": "unknown",
-        "agi_callingpres": "0",
-        "agi_callingani2": "0",
-        "agi_callington": "0",
-        "agi_callingtns": "0",
-        "agi_dnid": "unknown",
-        "agi_rdnis": "unknown",
-        "agi_context": f"callctl-{script}",
-        "agi_extension": "s",
-        "agi_priority": "1",
-        "agi_enhanced": "0.0",
-        "agi_accountcode": "",
-        "agi_threadid": "140000000000000",
-    }
-    lines.update({f"agi_arg_{i}": arg for i, arg in enumerate(args, start=1)})
-    return "".join(f"{k}: {v}\n" for k, v in lines.items()).encode() + b"\n"
-
-
-def route_args(dialled: str) -> list[str]:
-    """[callctl-route]'s AGI arguments for a call of the Classic line."""
-    user = endpoint_name(CLASSIC)
-    return [
-        x64(dialled), CLASSIC, user, "127.0.0.1:5061", HOST, x64(CLASSIC), x64(""), x64(""),
-        x64(f"<sip:{user}@127.0.0.1:5061>"), x64(""), x64(""), x64(""),
-        "psap-112-brussels", "cic-101-brussels",
-    ]  # fmt: skip
-
-
-def hangup_args(ended: str, answered_ms: int, status: str, dialled: str) -> list[str]:
-    """[callctl-hangup]'s AGI arguments for a call of the Classic line on the carrier."""
-    return [HOST, ended, str(answered_ms), status, "16", "carrier", CLASSIC, x64(dialled)]
 
 
 def connect() -> socket.socket:
