@@ -55,7 +55,9 @@ ENCODED = frozenset(
     {"dialled", "callerid", "device_type", "device_id", "contact", "access_network",
      "geolocation", "geolocation_routing", "geoloc_format", "geoloc_info"}
 )  # fmt: skip
-HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
+HANGUP_ARGS = (
+    "host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled", "asked",
+)  # fmt: skip
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
 CALLCTL_VAR = "CALLCTL"
 
@@ -371,10 +373,17 @@ class Controller:
         )
 
     def _rebuild(self, key: CallKey, args: dict[str, str]) -> ActiveCall:
-        """A hangup whose route decision this process did not make (e.g. after a restart)."""
+        """A hangup whose route decision this process did not make: it was restarted since,
+        or another callctl process decided (docs/operations.md, "Two callctl processes").
+
+        Rating needs only what the hangup carries (line, dialled string, trunk, times) and
+        the counters, which are locked in the database; the decision's time is when the
+        dialplan asked (``asked``), else the end. Its emergency location is not known here.
+        """
         c = self.classifier(args["dialled"])
         decision = Decision("route", c, trunk=args["trunk"] or None, number=c.dial)
-        decided = self.clock.shift(_epoch(args["ended"]) or datetime.now(UTC))
+        when = _epoch(args["asked"]) or _epoch(args["ended"]) or datetime.now(UTC)
+        decided = self.clock.shift(when)
         return ActiveCall(key, args["line"], args["dialled"], decision, decided)
 
     async def _plan(self, number: str) -> Plan:
