@@ -10,7 +10,7 @@ Run as root from the repository root, holding the lab's lock::
 - ``restart``: Asterisk stopped and started during a 50 calls/s load; the same callctl
   process then decides and records a second load.
 - ``pair``: two callctl processes on one fresh PostgreSQL database, the dialplan asking both;
-  200 concurrent zone calls of one line (ramped in at 50/s, held 10 s) on a 300-second bundle.
+  200 concurrent zone calls of one line (ramped in at 40/s, held 10 s) on a 300-second bundle.
 
 The drills are :mod:`callctl.pbx.faults`; ``tests/live/test_process_faults.py`` runs them
 smaller in CI. The same outcomes are checked here and printed with the figures; the exit
@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.databases
 
 from callctl.data import default_tariff
 from callctl.pbx.faults import asterisk_restart_drill, kill_drill, pair_drill, run_callctl
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", choices=["kill", "restart", "pair"], action="append")
     parser.add_argument("--rate", type=int, default=50, help="calls/s of kill and restart")
     parser.add_argument("--pair-calls", type=int, default=200)
-    parser.add_argument("--pair-rate", type=int, default=50)
+    parser.add_argument("--pair-rate", type=int, default=40)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     which = args.only or ["kill", "restart", "pair"]

@@ -93,7 +93,7 @@ def test_two_processes_share_one_bundle(
         run_cli("lines", "import", str(LAB_LINES), "--db", db)
         drill = pair_drill(
             lab, creds[CLASSIC_ANYTIME], db, tmp_path,
-            calls=200, rate=100, hold_ms=6000, bundle_seconds=BUNDLE, clock=PEAK,
+            calls=200, rate=40, hold_ms=7000, bundle_seconds=BUNDLE, clock=PEAK,
         )  # fmt: skip
     assert (drill.load.successful, drill.load.failed) == (200, 0), drill.load.errors
     # Both processes decided calls, and held all 200 at once between them.
