@@ -52,6 +52,13 @@ def kill(lab: Lab, work: Path, rate: int) -> dict[str, Any]:
         rate=rate, seconds=20, hold_ms=5000, kill_after=8, down_for=4, emergency_calls=5,
     )  # fmt: skip
     keys = Counter(r.key.call_id for r in d.records if r.disposition == "ANSWERED")
+    by_id = {r.key.call_id: r for r in d.records}
+    unmatched = [
+        {"id": i, "record": [by_id[i].disposition, by_id[i].source, by_id[i].billsec]
+         if i in by_id else None,
+         "cdr": [[c["disposition"], c["route"], c["billsec"]] for c in d.cdr if c["uniqueid"] == i]}
+        for i in sorted(set(keys) ^ d.answered)[:5]
+    ]  # fmt: skip
     return {
         "calls": d.calls, "rate": rate, "successful": d.load.successful,
         "failed": d.load.failed, "active_at_kill": d.active_at_kill,
@@ -60,6 +67,7 @@ def kill(lab: Lab, work: Path, rate: int) -> dict[str, Any]:
         "emergency_placed": len(d.emergency), "psap_invites": d.psap_invites,
         "answered": len(d.answered), "live_records": d.live_records,
         "reconciled": d.reconciled, "reconciled_again": d.reconciled_again,
+        "unmatched": unmatched,
         "ok": d.load.failed == 0 and d.load.successful == d.calls
         and d.psap_invites == len(d.emergency) and set(keys) == d.answered
         and max(keys.values(), default=1) == 1 and d.reconciled_again == 0,

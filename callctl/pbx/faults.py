@@ -115,6 +115,7 @@ class KillDrill:
     reconciled: int  # records `callctl reconcile` added
     reconciled_again: int  # the same, run a second time
     records: list[CallRecord] = field(default_factory=list)  # every record, at the end
+    cdr: list[dict[str, str]] = field(default_factory=list)  # the drill's CDR rows
 
 
 def kill_drill(
@@ -186,7 +187,7 @@ def kill_drill(
         load=result, calls=calls, active_at_kill=active, outage_s=outage,
         emergency=emergency, psap_invites=psap_invites, answered=answered,
         live_records=live, reconciled=first, reconciled_again=again,
-        records=records(db),
+        records=records(db), cdr=rows,
     )  # fmt: skip
 
 

@@ -132,6 +132,15 @@ def _decimal(value: str) -> Decimal:
 __all__ = ["ActiveCall", "BadRequest", "Controller"]
 
 
+def channel_number(call_id: str) -> tuple[int, int] | None:
+    """Asterisk's unique id ``[systemname-]<epoch>.<n>``: the channel's creation second and
+    its number, counted from 0 at each start of Asterisk; None for any other form."""
+    epoch, dot, n = call_id.rpartition("-")[2].partition(".")
+    if not (dot and epoch.isdigit() and n.isdigit()):
+        return None
+    return int(epoch), int(n)
+
+
 @dataclass(slots=True)
 class Reservation:
     """Seconds granted to a call abroad, held until its record is written (fraud guard)."""
@@ -166,6 +175,8 @@ class Controller:
         self.records = RecordQueue(store, on_written=self._batch_written)
         self._settling: set[asyncio.Task[object]] = set()
         self._default_plan = tariff.plan(next(iter(tariff.products)))
+        # Per PBX host: the highest channel number seen, with its creation second.
+        self._channels: dict[str, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ dispatch
 
@@ -205,6 +216,7 @@ class Controller:
             self.observer.bad_request("route")
             return  # no answer: the dialplan falls back
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
+        self._check_restart(key)
         c = self.classifier(args["dialled"])
         device = device_of(args)  # the Contact's +sip.instance, else X-Device-Id (R9)
         if c.group == "emergency":
@@ -262,6 +274,32 @@ class Controller:
             reserved_seconds=sum(r.seconds for r in held.values()),
             in_progress=sum(1 for r in after.values() if r.live),
         )
+
+    def _check_restart(self, key: CallKey) -> None:
+        """Forget the calls in progress of a PBX that restarted: they send no hangup.
+
+        Asterisk numbers channels from 0 at each start, and a number and its creation second
+        only grow within one run (requests may arrive a little out of order, never with a
+        later second for a lower number). A lower number created in a later second than the
+        highest seen therefore means a new run: every call still held for that host is of
+        the old one. Their records come from ``callctl reconcile`` (Asterisk's CDR file).
+        """
+        seen = channel_number(key.call_id)
+        if seen is None:
+            return
+        epoch, number = seen
+        last = self._channels.get(key.host)
+        if last is not None and number < last[1] and epoch > last[0]:
+            stale = [k for k in self.active if k.host == key.host]
+            log.warning("PBX %s restarted (channel %s): %d calls in progress forgotten, "
+                        "their records come from callctl reconcile", key.host, key.call_id,
+                        len(stale))  # fmt: skip
+            for k in stale:
+                self.observer.ended(self.active.pop(k))
+            for k in [k for k in self.reserved if k.host == key.host]:
+                del self.reserved[k]
+        if last is None or number > last[1] or (number < last[1] and epoch > last[0]):
+            self._channels[key.host] = (epoch, number)
 
     def _reservations(self, line: str) -> dict[CallKey, Reservation]:
         return {k: r for k, r in self.reserved.items() if r.line == line}
