@@ -27,7 +27,7 @@ from callctl.core.records import CallRecord
 from callctl.data import default_tariff
 from callctl.pbx.lab import Credential, Lab
 from callctl.pbx.serve_process import ServeProcess, free_port
-from callctl.pbx.session import lab_lines, read_records
+from callctl.pbx.session import lab_lines
 from callctl.pbx.sipp import FarEnd, LoadResult, SippLoad, SippResult, UacCall, place_call
 from callctl.service.reconcile import CDR_FIELDS
 from callctl.store import make_engine
@@ -37,10 +37,20 @@ ROOT = Path(__file__).resolve().parents[2]
 BELGIAN = "022345678"  # a Belgian fixed number: the dialplan's fallback connects it too
 ZONE = "+33142685300"  # a zone number (R2), drawn from the bundle where the line has one
 TARIFF = ROOT / "callctl" / "data" / "tariff.toml"
+ALL_RECORDS = 10**7
 
 
 def records(db: str) -> list[CallRecord]:
-    return asyncio.run(read_records(db))
+    """Every record of ``db`` (the store's listing stops at 1000 by default)."""
+
+    async def read() -> list[CallRecord]:
+        engine = make_engine(db)
+        try:
+            return await Store(engine).list_records(limit=ALL_RECORDS)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
 
 
 def bundle_counter(db: str, line: str, period: str) -> int:
