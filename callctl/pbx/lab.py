@@ -296,6 +296,18 @@ class Lab:
             raise LabError(f"no trunk {trunk!r} in {self.dialplan / 'pjsip.conf'}")
         return match.group(1)
 
+    def use_agi_servers(self, more: Sequence[str]) -> None:
+        """Calls ask these FastAGI servers too (``agi://host:port``), besides the dialplan's
+        ``CALLCTL_AGI``: its ``CALLCTL_AGI_MORE`` global, set at run time (``up`` and any
+        dialplan reload set it back to the file's, empty). None: ``CALLCTL_AGI`` alone."""
+        for url in more:
+            if not re.fullmatch(r"agi://[\w.-]+(:\d+)?", url):
+                raise LabError(f"not a FastAGI address: {url!r}")
+        if not more:  # the file's value, by reading the dialplan again (an empty CLI value
+            self.cli("dialplan reload")  # would not parse)
+            return
+        self.cli(f"dialplan set global CALLCTL_AGI_MORE {'|'.join(more)}")
+
     def cli(self, command: str) -> str:
         """Run an Asterisk CLI command and return its output."""
         return _run(["chroot", str(self.root), "asterisk", "-rx", command], command)

@@ -438,3 +438,113 @@ def _timed_messages(log: str) -> list[tuple[float, str, str]]:
         when = datetime.strptime(" ".join(stamp.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f")
         out.append((when.timestamp(), direction, rest.strip("\n")))
     return out
+
+
+@dataclass
+class LoadResult:
+    """What a :class:`SippLoad` saw: calls that went as its scenario expects, and the rest."""
+
+    returncode: int
+    successful: int
+    failed: int
+    errors: str  # the tail of SIPp's error file and stderr
+
+
+class SippLoad:
+    """Many calls of one line from one SIPp, in the background: ``calls`` calls at ``rate``
+    per second (at most ``limit`` at once), each :func:`uac_scenario` of ``call``.
+
+    A call counts as successful only if it went exactly as the scenario expects (for an
+    answered call: answered, held ``hold_ms``, hung up by the caller with a 200 to its BYE),
+    so a call cut by the PBX, or never answered, is a failed call; a call waiting
+    ``recv_timeout_ms`` for a message fails too.
+    """
+
+    def __init__(
+        self,
+        call: UacCall,
+        username: str,
+        password: str,
+        *,
+        calls: int,
+        rate: int,
+        limit: int = 5000,
+        local_ip: str = "127.0.0.1",
+        pbx: str = PBX_ADDRESS,
+        recv_timeout_ms: int = 20000,
+    ) -> None:
+        self.call = call
+        self.recv_timeout_ms = recv_timeout_ms
+        self.username = username
+        self.password = password
+        self.calls = calls
+        self.rate = rate
+        self.limit = limit
+        self.local_ip = local_ip
+        self.pbx = pbx
+        self._tmp = tempfile.TemporaryDirectory(prefix="callctl-sipp-load-")
+        self.work = Path(self._tmp.name)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SippLoad:
+        scenario = self.work / "uac.xml"
+        scenario.write_text(uac_scenario(self.call), encoding="utf-8")
+        (self.work / "user.csv").write_text(f"SEQUENTIAL\n{self.username};\n")
+        # Long enough for every call to be placed and held, with room for slow answers.
+        timeout = int(self.calls / self.rate + self.call.hold_ms / 1000 + 60)
+        cmd = [
+            SIPP, self.pbx, "-sf", str(scenario), "-inf", str(self.work / "user.csv"),
+            "-s", dial_user(self.call.dialled), "-au", self.username, "-ap", self.password,
+            "-i", self.local_ip, "-p", "0", "-r", str(self.rate), "-rp", "1000",
+            "-m", str(self.calls), "-l", str(self.limit), "-nostdin",
+            "-key", LEFT_BRACKET_KEY, "[",
+            "-trace_stat", "-stf", str(self.work / "stat.csv"), "-fd", "1",
+            "-trace_err", "-error_file", str(self.work / "err.log"),
+            "-timeout", f"{timeout}s", "-timeout_error",
+            "-recv_timeout", str(self.recv_timeout_ms),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.work
+        )
+        return self
+
+    def wait(self, timeout: float | None = None) -> LoadResult:
+        """Wait for the last call to end; SIPp's counts (-1 when it wrote none)."""
+        assert self.proc is not None, "not started"
+        try:
+            _, stderr = self.proc.communicate(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        successful, failed = sipp_counts(self.work / "stat.csv")
+        err = self.work / "err.log"
+        errors = err.read_text(errors="replace")[-2000:] if err.exists() else ""
+        return LoadResult(
+            self.proc.returncode, successful, failed,
+            (stderr.decode(errors="replace") + errors)[-2000:],
+        )  # fmt: skip
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SippLoad:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sipp_counts(stat: Path) -> tuple[int, int]:
+    """Successful and failed calls in the last row of a SIPp ``-trace_stat`` file (-1, -1
+    when it has none)."""
+    if not stat.exists():
+        return -1, -1
+    rows = [r.split(";") for r in stat.read_text().splitlines() if r.strip()]
+    if len(rows) < 2:
+        return -1, -1
+    head, last = rows[0], rows[-1]
+    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])

@@ -68,7 +68,9 @@ ENCODED = frozenset(
     {"dialled", "callerid", "device_type", "device_id", "contact", "access_network",
      "geolocation", "geolocation_routing", "geoloc_format", "geoloc_info"}
 )  # fmt: skip
-HANGUP_ARGS = ("host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled")
+HANGUP_ARGS = (
+    "host", "ended", "answered_ms", "dial_status", "cause", "trunk", "line", "dialled", "asked",
+)  # fmt: skip
 EMERGENCY_DB_BUDGET = 0.3  # seconds an emergency decision may wait for the line's address
 # Seconds another decision may wait for the line, its counters and its calls abroad in all
 # (under the AGI deadline, 1.5 s, so that callctl still answers from what it last read).
@@ -152,6 +154,15 @@ def _decimal(value: str) -> Decimal:
 __all__ = ["ActiveCall", "BadRequest", "Controller"]
 
 
+def channel_number(call_id: str) -> tuple[int, int] | None:
+    """Asterisk's unique id ``[systemname-]<epoch>.<n>``: the channel's creation second and
+    its number, counted from 0 at each start of Asterisk; None for any other form."""
+    epoch, dot, n = call_id.rpartition("-")[2].partition(".")
+    if not (dot and epoch.isdigit() and n.isdigit()):
+        return None
+    return int(epoch), int(n)
+
+
 @dataclass(slots=True)
 class Reservation:
     """Seconds granted to a call abroad, held until its record is written (fraud guard)."""
@@ -199,6 +210,8 @@ class Controller:
         # tried for DB_COOLDOWN seconds (decided without it, spooled).
         self._within = Budget(cooldown=DB_COOLDOWN)
         self._default_plan = tariff.plan(next(iter(tariff.products)))
+        # Per PBX host: the highest channel number seen, with its creation second.
+        self._channels: dict[str, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ dispatch
 
@@ -247,6 +260,7 @@ class Controller:
             self.observer.bad_request("route")
             return  # no answer: the dialplan falls back
         key = CallKey(args["host"] or "asterisk", env.uniqueid)
+        self._check_restart(key)
         c = self.classifier(args["dialled"])
         device = device_of(args)  # the Contact's +sip.instance, else X-Device-Id (R9)
         degraded = False
@@ -360,6 +374,32 @@ class Controller:
             reserved_seconds=sum(r.seconds for r in held.values()),
             in_progress=sum(1 for r in after.values() if r.live),
         )
+
+    def _check_restart(self, key: CallKey) -> None:
+        """Forget the calls in progress of a PBX that restarted: they send no hangup.
+
+        Asterisk numbers channels from 0 at each start, and a number and its creation second
+        only grow within one run (requests may arrive a little out of order, never with a
+        later second for a lower number). A lower number created in a later second than the
+        highest seen therefore means a new run: every call still held for that host is of
+        the old one. Their records come from ``callctl reconcile`` (Asterisk's CDR file).
+        """
+        seen = channel_number(key.call_id)
+        if seen is None:
+            return
+        epoch, number = seen
+        last = self._channels.get(key.host)
+        if last is not None and number < last[1] and epoch > last[0]:
+            stale = [k for k in self.active if k.host == key.host]
+            log.warning("PBX %s restarted (channel %s): %d calls in progress forgotten, "
+                        "their records come from callctl reconcile", key.host, key.call_id,
+                        len(stale))  # fmt: skip
+            for k in stale:
+                self.observer.ended(self.active.pop(k))
+            for k in [k for k in self.reserved if k.host == key.host]:
+                del self.reserved[k]
+        if last is None or number > last[1] or (number < last[1] and epoch > last[0]):
+            self._channels[key.host] = (epoch, number)
 
     def _reservations(self, line: str) -> dict[CallKey, Reservation]:
         return {k: r for k, r in self.reserved.items() if r.line == line}
@@ -525,10 +565,17 @@ class Controller:
         )
 
     def _rebuild(self, key: CallKey, args: dict[str, str]) -> ActiveCall:
-        """A hangup whose route decision this process did not make (e.g. after a restart)."""
+        """A hangup whose route decision this process did not make: it was restarted since,
+        or another callctl process decided (docs/operations.md, "Two callctl processes").
+
+        Rating needs only what the hangup carries (line, dialled string, trunk, times) and
+        the counters, which are locked in the database; the decision's time is when the
+        dialplan asked (``asked``), else the end. Its emergency location is not known here.
+        """
         c = self.classifier(args["dialled"])
         decision = Decision("route", c, trunk=args["trunk"] or None, number=c.dial)
-        decided = self.clock.shift(_epoch(args["ended"]) or datetime.now(UTC))
+        when = _epoch(args["asked"]) or _epoch(args["ended"]) or datetime.now(UTC)
+        decided = self.clock.shift(when)
         return ActiveCall(key, args["line"], args["dialled"], decision, decided)
 
     async def _plan_or_none(self, number: str) -> Plan | None:

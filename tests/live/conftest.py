@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from callctl.core.records import CallRecord
+from callctl.pbx import faults
 from callctl.pbx.lab import Credential, Lab
 from callctl.pbx.serve_process import ServeProcess
 from callctl.pbx.sipp import FarEnd, SippResult, UacCall, place_call
@@ -65,14 +66,7 @@ def creds(lab: Lab) -> dict[str, Credential]:
     return lab.credentials()
 
 
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` seconds pass; its last answer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
+wait_for = faults.wait_for  # one poller for the live tests and the fault drills
 
 
 class Callctl(ServeProcess):
