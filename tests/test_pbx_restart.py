@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from callctl.pbx.agi_peers import HOST
 from callctl.service.controller import channel_number
-from tests.live.test_agi_live import HOST
 from tests.service_rig import route, service
 
 BELGIAN = "022345678"

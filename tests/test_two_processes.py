@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from callctl.core.records import CallKey
-from tests.live.test_agi_live import HOST, env_block, hangup_args
+from callctl.pbx.agi_peers import HOST, env_block, hangup_args
 from tests.live.test_calls import amount
 from tests.service_rig import PEAK, agi_request, route, service
 
