@@ -208,6 +208,6 @@ def test_the_watcher_follows_the_log_writes_the_acl_and_reloads(tmp_path: Path) 
                for s in f.samples}  # fmt: skip
     assert samples["callctl_fraud_alerts_total{'kind': 'auth_block'}"] == 2
     assert samples["callctl_blocked_addresses{}"] == 0
-    kinds = [e.data["kind"] for e in hub.ring if e.type == "alert.fraud"]
+    kinds = [e.data()["kind"] for e in hub.ring if e.type == "alert.fraud"]
     assert kinds == ["auth_failures_trusted", "auth_block", "auth_block", "auth_unblock",
                      "auth_unblock"]  # fmt: skip
