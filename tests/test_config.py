@@ -55,6 +55,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "CALLCTL_SECURITY_LOG": "/var/log/asterisk/security.log",
         "CALLCTL_ACL_FILE": "/etc/asterisk/pjsip_blocks.conf",
         "CALLCTL_ACL_RELOAD": "sudo asterisk -rx 'module reload res_pjsip.so'",
+        "CALLCTL_MALLOC_TRIM_INTERVAL": "300",
     }
     assert {f"CALLCTL_{f.name.upper()}" for f in fields(Settings)} == set(env)
     s = load_settings(env=env)
@@ -73,6 +74,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         security_log="/var/log/asterisk/security.log",
         acl_file="/etc/asterisk/pjsip_blocks.conf",
         acl_reload="sudo asterisk -rx 'module reload res_pjsip.so'",
+        malloc_trim_interval=300.0,
     )
     assert s.clock_start() == datetime(2026, 11, 26, 10, tzinfo=timezone(timedelta(hours=1)))
 

@@ -38,6 +38,9 @@ class Settings:
     security_log: str | None = None
     acl_file: str | None = None
     acl_reload: str = "asterisk -rx 'module reload res_pjsip.so'"
+    # Seconds between two malloc_trim(0) calls, which give the C heap's free pages back
+    # (callctl/service/heap.py); 0 turns it off.
+    malloc_trim_interval: float = 60.0
 
     def clock_start(self) -> datetime | None:
         if not self.clock:
