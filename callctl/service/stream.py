@@ -236,6 +236,15 @@ class EventHub(Observer):
         self.live.pop(name, None)
         self.publish("call.ended", {"call": name, "line": call.line, "dialled": call.dialled})
 
+    def forgotten(self, call: ActiveCall) -> None:
+        """No hangup came: the call leaves the live list (``call.ended``, ``forgotten``)."""
+        name = call_name(call.key)
+        self.live.pop(name, None)
+        self.publish(
+            "call.ended",
+            {"call": name, "line": call.line, "dialled": call.dialled, "forgotten": True},
+        )
+
     def recorded(self, records: Sequence[CallRecord], seconds: float, kind: str) -> None:
         for record in records:
             self.publish("record", record_json(record))
