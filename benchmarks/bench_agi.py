@@ -53,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,12 +409,12 @@ class Server(ServeProcess):
     """``callctl serve`` as a child process, on its own ports, pinned to one CPU."""
 
     def __init__(self, db: str, workdir: Path, max_sessions: int, profile: Path | None,
-                 pin: bool) -> None:  # fmt: skip
+                 pin: bool, *, env: Mapping[str, str] | None = None) -> None:  # fmt: skip
         super().__init__(
             db, CLOCK, workdir, agi_port=free_port(),
             prefix=("taskset", "-c", str(SERVER_CPU)) if pin else (),  # taskset execs: same pid
             python_args=("-m", "cProfile", "-o", str(profile)) if profile is not None else (),
-            env={"CALLCTL_MAX_SESSIONS": str(max_sessions)},
+            env={"CALLCTL_MAX_SESSIONS": str(max_sessions), **(env or {})},
         )  # fmt: skip
 
 

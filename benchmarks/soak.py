@@ -151,31 +151,23 @@ def _run_sql(db: str, sql: str) -> list[Any]:
 # ----------------------------------------------------------------------------- verdict
 
 
-def window_mean(
-    samples: Sequence[Sample],
-    key: str,
-    what: str,
-    lo: float,
-    hi: float,
-) -> float | None:
-    values = [
-        s.callctl[what] if key == "callctl" else s.asterisk[what]
-        for s in samples
-        if s.during_load and lo <= s.t_s <= hi
-    ]
+def window_mean(points: Sequence[tuple[float, dict[str, float]]], what: str, lo: float,
+                hi: float) -> float | None:  # fmt: skip
+    values = [v[what] for t, v in points if lo <= t <= hi]
     return sum(values) / len(values) if values else None
 
 
-def flatness(samples: Sequence[Sample], duration_s: float) -> dict[str, Any]:
-    """callctl's RSS, FDs and threads: the last third's mean against the sixth-to-third's."""
+def flatness(points: Sequence[tuple[float, dict[str, float]]], duration_s: float) -> dict[str, Any]:
+    """A process's RSS, FDs and threads, sampled under load as (seconds, ``proc_status``):
+    the last third's mean against the sixth-to-third's (also ``soak_agi.py``'s verdict)."""
     base = (duration_s / 6, duration_s / 3)
     final = (duration_s * 2 / 3, duration_s)
     limits = {"rss_mib": (5.0, 0.05), "fds": (10.0, 0.10), "threads": (2.0, 0.0)}
     out: dict[str, Any] = {"baseline_window_s": base, "final_window_s": final}
     flat = True
     for what, (absolute, relative) in limits.items():
-        b = window_mean(samples, "callctl", what, *base)
-        f = window_mean(samples, "callctl", what, *final)
+        b = window_mean(points, what, *base)
+        f = window_mean(points, what, *final)
         if b is None or f is None:
             out[what] = {"baseline": b, "final": f, "ok": False, "why": "no samples"}
             flat = False
@@ -418,7 +410,7 @@ class Soak:
             why.append(f"callctl: turned requests away (max_sessions) {overloads} times")
         if any(s.asterisk_pid != asterisk_pid for s in self.samples):
             why.append("Asterisk restarted during the soak (another user of the lab?)")
-        flat = flatness(self.samples, duration_s)
+        flat = flatness([(s.t_s, s.callctl) for s in self.samples if s.during_load], duration_s)
         verdict = "PASS" if not why and flat["flat"] else "FAIL" if why else "NOT FLAT"
         return {
             "verdict": verdict,

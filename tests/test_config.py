@@ -59,6 +59,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "CALLCTL_ACL_RELOAD": "sudo asterisk -rx 'module reload res_pjsip.so'",
         "CALLCTL_SPOOL": "/var/lib/callctl/spool.db",
         "CALLCTL_SPOOL_MAX": "5000",
+        "CALLCTL_MALLOC_TRIM_INTERVAL": "300",
     }
     assert {f"CALLCTL_{f.name.upper()}" for f in fields(Settings)} == set(env)
     s = load_settings(env=env)
@@ -81,6 +82,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         acl_reload="sudo asterisk -rx 'module reload res_pjsip.so'",
         spool="/var/lib/callctl/spool.db",
         spool_max=5000,
+        malloc_trim_interval=300.0,
     )
     assert s.clock_start() == datetime(2026, 11, 26, 10, tzinfo=timezone(timedelta(hours=1)))
 

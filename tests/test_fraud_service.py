@@ -93,6 +93,40 @@ def test_simultaneous_calls_abroad_over_the_limit_are_refused_with_an_alert(
     asyncio.run(main())
 
 
+def test_calls_whose_hangup_never_comes_are_forgotten_and_free_the_line(tmp_path: Path) -> None:
+    """Asterisk restarted (or the hangup requests were turned away): two calls abroad never
+    hang up here. Once they must be over (ring time + limit + grace), the controller's
+    sweep forgets them: no longer in progress (nor on the stream's live list), their grants
+    no longer held, so the line may call abroad again; a late hangup is still recorded."""
+
+    async def main() -> None:
+        async with service(tmp_path, tariff=small_limits(tmp_path)) as svc:
+            agi, http, ctl = svc.agi.port, svc.http_port, svc.controller
+            async with session(svc) as client, sse(client, http) as events:
+                await events.next()  # hello
+                assert (await route(agi, "f.1", ABROAD)).startswith("route,carrier,")
+                assert (await route(agi, "f.2", ABROAD)).startswith("route,carrier,")
+                assert (await route(agi, "f.3", ABROAD)).startswith("refuse,,,0,403,")
+                decided = ctl.clock.now()
+                # Each was granted 600 s: until 120 + 600 + 60 s after, it may be going on.
+                assert ctl.sweep(decided + timedelta(seconds=120 + 600 + 59)) == 0
+                assert (len(ctl.active), len(ctl.reserved)) == (2, 2)
+                assert ctl.sweep(decided + timedelta(seconds=120 + 600 + 61)) == 2
+                assert (len(ctl.active), len(ctl.reserved), ctl.forgotten) == (0, 0, 2)
+                assert svc.hub.live == {}
+                taken = await events.take(7)
+                ended = sorted(e.data["call"] for e in taken if e.type == "call.ended")
+                assert ended == ["callctl-lab/f.1", "callctl-lab/f.2"]
+                assert all(e.data["forgotten"] for e in taken if e.type == "call.ended")
+                assert (await route(agi, "f.4", ABROAD)).startswith("route,carrier,")
+                assert "CALLCTL_RECORDED" in " ".join(await hangup(agi, "f.1", ABROAD))
+            assert value(await scrape(http), "callctl_calls_forgotten_total") == 2
+        recorded = await records_of(f"sqlite:///{tmp_path / 'callctl.db'}")
+        assert set(recorded) == {"f.1", "f.3"}  # f.2 and f.4: reconcile's, or a later hangup
+
+    asyncio.run(main())
+
+
 def test_concurrent_decisions_never_grant_more_than_the_limits(tmp_path: Path) -> None:
     """Ten calls abroad decided at once: two routed, their grants within the cap."""
 
@@ -208,6 +242,6 @@ def test_the_watcher_follows_the_log_writes_the_acl_and_reloads(tmp_path: Path) 
                for s in f.samples}  # fmt: skip
     assert samples["callctl_fraud_alerts_total{'kind': 'auth_block'}"] == 2
     assert samples["callctl_blocked_addresses{}"] == 0
-    kinds = [e.data["kind"] for e in hub.ring if e.type == "alert.fraud"]
+    kinds = [e.data()["kind"] for e in hub.ring if e.type == "alert.fraud"]
     assert kinds == ["auth_failures_trusted", "auth_block", "auth_block", "auth_unblock",
                      "auth_unblock"]  # fmt: skip

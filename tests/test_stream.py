@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import tracemalloc
 from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from callctl.service.stream import EventHub
+from callctl.core.records import CallKey, CallRecord
+from callctl.service.stream import Event, EventHub
 from tests.service_rig import IO_TIMEOUT, SseEvent, call, route, service, session, sse, token_of
 
 ROUTED = "022345678"
@@ -44,7 +49,7 @@ def test_hub_serves_the_ring_after_a_position_and_resets_outside_it() -> None:
             assert start.control.startswith(b"id: 104\nevent: reset\n")
         batch = await fresh.subscription.next(0.1)
         assert batch is not None
-        assert [e.data["n"] for e in batch] == [0, 1, 2, 3, 4]  # the live queue has them all
+        assert [e.data()["n"] for e in batch] == [0, 1, 2, 3, 4]  # the live queue has them all
 
     asyncio.run(main())
 
@@ -66,9 +71,47 @@ def test_a_subscriber_that_falls_behind_is_dropped_and_the_rest_are_not() -> Non
         assert fast in hub.subscribers
         batch = await fast.next(0.1)
         assert batch is not None
-        assert [e.data["n"] for e in batch] == [3]
+        assert [e.data()["n"] for e in batch] == [3]
 
     asyncio.run(main())
+
+
+def _record(n: int) -> CallRecord:
+    at = datetime(2026, 11, 26, 10, 0, n % 60, tzinfo=ZoneInfo("Europe/Brussels"))
+    return CallRecord(
+        CallKey("callctl-lab", f"callctl-lab-1764150000.{n}"), "+3222000001", "022345678",
+        "+3222345678", "be_fixed", "BE", False, "route", "carrier", None, None, at,
+        answered_at=at, ended_at=at, billsec=61, disposition="ANSWERED", hangup_cause=16,
+        period="2026-11", peak_seconds=61, bundle_seconds=61, charged_seconds=61,
+        amount=Decimal("0.0000"), tariff_id="proximus-2026-11",
+    )  # fmt: skip
+
+
+def test_the_ring_keeps_each_event_as_its_frame_only() -> None:
+    """The ring holds ``ring_size`` events for minutes: each is its encoded frame (and id and
+    type), not also the JSON object it was made from (which cost about three times as much
+    and grew a soaked process by tens of MiB, docs/performance.md)."""
+    hub = EventHub(ring_size=2_000, client_queue=10)
+    observer_records = [_record(n) for n in range(3_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        hub.recorded(observer_records, 0.001, "settle")
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(hub.ring) == 2_000  # bounded: the oldest 1 000 are gone
+    assert all(type(e) is Event and e.__slots__ == ("id", "type", "wire") for e in hub.ring)
+    frames = sum(len(e.wire) for e in hub.ring)
+    # Each frame is a bytes object (its length plus a few dozen bytes), the Event holding it
+    # about 70 bytes, the deque's slot 8: 1.17 times the frames, where keeping each
+    # record's JSON object as well took 2.9 times (2.3 KiB an event, 23 MiB a full ring).
+    assert held < 1.3 * frames, (held, frames)
+    last = hub.ring[-1]
+    assert last.type == "record"
+    assert last.data()["call"] == "callctl-lab/callctl-lab-1764150000.2999"
+    assert last.data()["amount"] == "0.0000"  # R8: money as a string, never a float
+    assert last.wire.startswith(f"id: {last.id}\nevent: record\ndata: {{".encode())
 
 
 # ------------------------------------------------------------------ over HTTP

@@ -48,6 +48,9 @@ class Settings:
     # longer decided without the database (the dialplan's fallback decides).
     spool: str | None = None
     spool_max: int = 100_000
+    # Seconds between two malloc_trim(0) calls, which give the C heap's free pages back
+    # (callctl/service/heap.py); 0 turns it off.
+    malloc_trim_interval: float = 60.0
 
     def clock_start(self) -> datetime | None:
         if not self.clock:

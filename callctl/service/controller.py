@@ -82,6 +82,15 @@ SETTLE_DB_BUDGET = 5.0
 DB_COOLDOWN = 1.0  # seconds the database is not asked again after it failed
 SPOOL_MAX = 100_000  # spooled writes beyond which calls are no longer decided without the DB
 CALLCTL_VAR = "CALLCTL"
+# A routed call whose hangup request never came (Asterisk restarted, or the request was
+# turned away) would stay in ``active`` (and its grant in ``reserved``) for good. No call
+# outlives the dialplan's ring time plus its limit (Dial(…,120,L(limit))); one without a
+# limit is given UNLIMITED_CALL seconds. Past that (and SWEEP_GRACE), it is forgotten:
+# its grant no longer counts, and a late hangup is still rated (``_rebuild``).
+DIAL_TIMEOUT = 120  # seconds, dialplan/extensions.conf
+UNLIMITED_CALL = 12 * 3600  # seconds: the longest a call without a limit is expected to last
+SWEEP_GRACE = 60  # seconds
+SWEEP_EVERY = 60.0  # seconds between two sweeps (done by a route request)
 
 
 def device_context_of(args: dict[str, str]) -> DeviceContext:
@@ -105,6 +114,12 @@ def device_of(args: dict[str, str]) -> str | None:
         return device_id(request)
     except SipParseError:
         return args["device_id"] or None
+
+
+def _longest(limit_seconds: int | None) -> timedelta:
+    """How long after its decision a call is surely over (see DIAL_TIMEOUT)."""
+    limit = UNLIMITED_CALL if limit_seconds is None else limit_seconds
+    return timedelta(seconds=DIAL_TIMEOUT + limit + SWEEP_GRACE)
 
 
 class BadRequest(ValueError):
@@ -169,6 +184,7 @@ class Reservation:
 
     line: str
     seconds: int
+    granted: datetime  # when (the controller's clock)
     live: bool = True  # False once the call hung up: its record is being written
 
 
@@ -212,6 +228,8 @@ class Controller:
         self._default_plan = tariff.plan(next(iter(tariff.products)))
         # Per PBX host: the highest channel number seen, with its creation second.
         self._channels: dict[str, tuple[int, int]] = {}
+        self._swept = time.monotonic()
+        self.forgotten = 0  # calls swept from ``active`` without their hangup
 
     # ------------------------------------------------------------------ dispatch
 
@@ -253,6 +271,8 @@ class Controller:
         env = session.env
         started = time.perf_counter()
         now = self.clock.now()
+        if time.monotonic() - self._swept >= SWEEP_EVERY:
+            self.sweep(now)
         try:
             args = parse_args(env, ROUTE_ARGS)
         except BadRequest as exc:
@@ -289,7 +309,7 @@ class Controller:
                 self._db_down_logged = False
                 if abroad is not None and decision.routed and decision.limit_seconds is not None:
                     # No await since the activity was read: the next decision sees this grant.
-                    self.reserved[key] = Reservation(args["line"], decision.limit_seconds)
+                    self.reserved[key] = Reservation(args["line"], decision.limit_seconds, now)
         try:
             await session.set_variable(CALLCTL_VAR, decision.agi_value())
         except AgiHangup:
@@ -554,6 +574,29 @@ class Controller:
 
     def _batch_written(self, records: Sequence[CallRecord], seconds: float) -> None:
         self.observer.recorded(records, seconds, "batch")
+
+    def sweep(self, now: datetime) -> int:
+        """Forget the calls in progress that must have ended long ago (their hangup request
+        never came) and the grants of calls abroad no longer in progress; how many calls."""
+        self._swept = time.monotonic()
+        stale = [
+            key
+            for key, call in self.active.items()
+            if now - call.decided_at > _longest(call.decision.limit_seconds)
+        ]
+        for key in stale:
+            call = self.active.pop(key)
+            log.warning("call %s/%s decided at %s: no hangup came; forgotten (reconcile rates "
+                        "it from the CDR file)", key.host, key.call_id,
+                        call.decided_at.isoformat())  # fmt: skip
+            self.observer.forgotten(call)
+        # A grant whose call is no longer in progress here and never hung up (swept above,
+        # or its route request cut at the deadline after the grant) is over by then too.
+        for key, r in list(self.reserved.items()):
+            if r.live and key not in self.active and now - r.granted > _longest(r.seconds):
+                del self.reserved[key]
+        self.forgotten += len(stale)
+        return len(stale)
 
     def _device_busy(self, endpoint: str, device: str | None) -> bool:
         """R9: the licence is in a call on another device."""

@@ -121,6 +121,11 @@ class Metrics(Observer):
             ["kind"],
             registry=r,
         )
+        self.forgotten_calls = Counter(
+            "callctl_calls_forgotten",
+            "Routed calls whose hangup request never came, dropped once they must have ended",
+            registry=r,
+        )
         self.blocked_addresses = Gauge(
             "callctl_blocked_addresses",
             "Addresses blocked after repeated failed authentications",
@@ -206,6 +211,9 @@ class Metrics(Observer):
 
     def cancelled(self, call: ActiveCall) -> None:
         self.decisions.labels("cancelled").inc()
+
+    def forgotten(self, call: ActiveCall) -> None:
+        self.forgotten_calls.inc()
 
     def recorded(self, records: Sequence[CallRecord], seconds: float, kind: str) -> None:
         self.records.labels(kind).inc(len(records))

@@ -1,8 +1,8 @@
 """What the controller says about calls as they happen: the seam for metrics and the stream.
 
 The controller calls an :class:`Observer` at each step of a call (decided, cancelled,
-ended, recorded, decided without the database, spooled, drained) and on a request it
-cannot read; the security log watcher calls it when
+ended, recorded, forgotten when its hangup never came, decided without the database,
+spooled, drained) and on a request it cannot read; the security log watcher calls it when
 the fraud guard blocks or unblocks an address (``auth_alert``). Observers run inside the
 controller's request, on the event loop: they must be quick, never await, and never raise (the
 :class:`Observers` fan-out logs and swallows what one raises, so a broken observer cannot
@@ -62,6 +62,10 @@ class Observer:
     def ended(self, call: ActiveCall) -> None:
         """A hangup request arrived: the call is no longer in progress (its record follows)."""
 
+    def forgotten(self, call: ActiveCall) -> None:
+        """A routed call's hangup request never came, long after it must have ended: it is
+        no longer counted in progress (``callctl reconcile`` rates it from the CDR file)."""
+
     def recorded(self, records: Sequence[CallRecord], seconds: float, kind: str) -> None:
         """Records committed in ``seconds``: ``kind`` is ``settle`` (one hangup, counters
         drawn) or ``batch`` (refusals and cancelled attempts, written together)."""
@@ -102,6 +106,10 @@ class Observers(Observer):
     def ended(self, call: ActiveCall) -> None:
         for o in self.observers:
             self._call(o.ended, call)
+
+    def forgotten(self, call: ActiveCall) -> None:
+        for o in self.observers:
+            self._call(o.forgotten, call)
 
     def recorded(self, records: Sequence[CallRecord], seconds: float, kind: str) -> None:
         for o in self.observers:

@@ -22,6 +22,7 @@ from callctl.service.authwatch import SecurityLogWatcher
 from callctl.service.clock import Clock
 from callctl.service.config import Settings
 from callctl.service.controller import Controller
+from callctl.service.heap import HeapTrimmer
 from callctl.service.metrics import Metrics
 from callctl.service.observer import Observers
 from callctl.service.spooler import Spooler
@@ -44,6 +45,7 @@ class Service:
     metrics: Metrics
     http_port: int  # the bound port (the ephemeral one when started with port 0)
     watcher: SecurityLogWatcher | None = None  # the fraud guard's, when security_log is set
+    heap: HeapTrimmer | None = None  # the periodic malloc_trim (off: interval 0)
 
 
 @contextlib.asynccontextmanager
@@ -101,6 +103,8 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
             await watcher.start()
         controller.start()  # drains what an earlier run left in the spool
         await agi.start()
+        heap = HeapTrimmer(settings.malloc_trim_interval)
+        heap.start()
         try:
             site = web.TCPSite(runner, settings.http_host, settings.http_port)
             await site.start()
@@ -111,8 +115,9 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
                 engine.url.render_as_string(hide_password=True), spool_path, tariff.id,
                 f", test clock from {start.isoformat()}" if start else "",
             )  # fmt: skip
-            yield Service(controller, agi, hub, metrics, http_port, watcher)
+            yield Service(controller, agi, hub, metrics, http_port, watcher, heap)
         finally:
+            await heap.close()
             if watcher is not None:
                 await watcher.close()
             await agi.close()

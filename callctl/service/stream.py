@@ -48,18 +48,36 @@ CLIENT_QUEUE = 1_000  # events a client may be behind before it is dropped
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event as sent: ``wire`` is its Server-Sent Events frame, encoded once."""
+    """One event as sent: ``wire`` is its Server-Sent Events frame, encoded once.
+
+    Only the frame is kept, not the JSON object it was made from: the ring holds
+    ``ring_size`` of these for minutes, and a record's object (a dict of twenty-odd
+    strings) costs about three times its frame. Keeping the objects made the ring grow the
+    process by about 30 MiB as it filled, and their long lives scattered among the short
+    ones of each call kept the allocator's arenas from being freed (docs/performance.md,
+    "Soak (30 minutes)"). :meth:`data` parses the frame back, for tests and tools.
+    """
 
     id: int
     type: str
-    data: JsonObject
     wire: bytes
+
+    def data(self) -> JsonObject:
+        """The event's JSON object, read back from its frame."""
+        body = self.wire.split(b"\ndata: ", 1)[1].removesuffix(b"\n\n")
+        parsed: JsonObject = json.loads(body)
+        return parsed
 
 
 def frame(event_id: int, kind: str, data: JsonObject) -> bytes:
     """A Server-Sent Events frame (the JSON is one line: no newline can split it)."""
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return f"id: {event_id}\nevent: {kind}\ndata: {body}\n\n".encode()
+
+
+def stamped(data: JsonObject) -> JsonObject:
+    """An event's body: ``at`` (when it was published, seconds since the epoch) and the data."""
+    return {"at": time.time(), **data}
 
 
 @dataclass(eq=False)
@@ -133,9 +151,11 @@ class EventHub(Observer):
 
     def publish(self, kind: str, data: JsonObject) -> Event:
         """Number, keep and send an event (``at``: when, in seconds since the epoch)."""
+        return self._publish(kind, stamped(data))
+
+    def _publish(self, kind: str, body: JsonObject) -> Event:
         event_id = next(self._ids)
-        body = {"at": time.time(), **data}
-        event = Event(event_id, kind, body, frame(event_id, kind, body))
+        event = Event(event_id, kind, frame(event_id, kind, body))
         self.position = event_id
         self.ring.append(event)
         self.published += 1
@@ -200,8 +220,9 @@ class EventHub(Observer):
 
     def decided(self, call: ActiveCall, seconds: float) -> None:
         if call.decision.routed:
-            event = self.publish("call.decided", call_json(call))
-            self.live[event.data["call"]] = event.data
+            body = stamped(call_json(call))
+            self._publish("call.decided", body)
+            self.live[body["call"]] = body  # until its hangup (``ended``)
         else:
             self.publish("call.refused", call_json(call))
             if call.decision.alert is not None:
@@ -214,6 +235,15 @@ class EventHub(Observer):
         name = call_name(call.key)
         self.live.pop(name, None)
         self.publish("call.ended", {"call": name, "line": call.line, "dialled": call.dialled})
+
+    def forgotten(self, call: ActiveCall) -> None:
+        """No hangup came: the call leaves the live list (``call.ended``, ``forgotten``)."""
+        name = call_name(call.key)
+        self.live.pop(name, None)
+        self.publish(
+            "call.ended",
+            {"call": name, "line": call.line, "dialled": call.dialled, "forgotten": True},
+        )
 
     def recorded(self, records: Sequence[CallRecord], seconds: float, kind: str) -> None:
         for record in records:
