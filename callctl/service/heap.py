@@ -12,9 +12,14 @@ thread with its own malloc arena). ``malloc_trim(0)`` hands every whole free pag
 the heap back (``madvise``), not only the top; it took 2.5-4 ms on a 160-180 MiB process
 and gave back 7-10 MiB there.
 
-So ``callctl serve`` calls it every ``malloc_trim_interval`` seconds (60 by default; 0
-turns it off), on the event loop: a few milliseconds a minute, far from the 1.5 s AGI
-deadline. Where the C library has no ``malloc_trim`` (not glibc), nothing is done.
+Measured before deciding (``benchmarks/soak_agi.py``, 15 minutes at 50 calls/s on
+PostgreSQL, two runs side by side): without the trim RSS rose 10.5 MiB from the first to
+the last third of the run and was still rising; with it every 60 s, 1.0 MiB (flat). On
+SQLite it levelled either way. So ``callctl serve`` calls it every
+``malloc_trim_interval`` seconds (60 by default; 0 turns it off), on the event loop: a few
+milliseconds a minute, far from the 1.5 s AGI deadline. ``MALLOC_ARENA_MAX`` is left
+alone: nothing measured called for it. Where the C library has no ``malloc_trim`` (not
+glibc), nothing is done.
 """
 
 from __future__ import annotations
